@@ -1,0 +1,168 @@
+// Command genrouter is an OpenAI-compatible gateway in front of many LLM
+// vendors and keys.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `genrouter: one OpenAI-compatible endpoint over many LLM vendors and keys.
+
+Usage:
+  genrouter serve [--config FILE] [--listen ADDR] [--credentials FILE --models FILE]
+  genrouter check [--config FILE | --credentials FILE --models FILE]
+  genrouter version
+
+With no config the gateway reads OPENAI_API_KEY, GEMINI_API_KEY or GOOGLE_API_KEY
+(comma-separated for several keys), and with none of them serves a mock vendor.
+Run "genrouter COMMAND -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "genrouter", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "genrouter: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// configFlags are the flags that say where the config comes from.
+type configFlags struct {
+	path, credentials, models string
+}
+
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.path, "config", os.Getenv("GENROUTER_CONFIG"), "config file (YAML or JSON); env GENROUTER_CONFIG")
+	fs.StringVar(&c.credentials, "credentials", "", "legacy credentials.json (with --models)")
+	fs.StringVar(&c.models, "models", "", "legacy models.json (with --credentials)")
+}
+
+func (c *configFlags) load() (*config.Config, error) {
+	switch {
+	case c.path != "" && (c.credentials != "" || c.models != ""):
+		return nil, errors.New("use either --config or --credentials/--models, not both")
+	case c.path != "":
+		return config.Load(c.path, os.LookupEnv)
+	case c.credentials != "" || c.models != "":
+		if c.credentials == "" || c.models == "" {
+			return nil, errors.New("--credentials and --models go together: give both legacy files")
+		}
+		return config.LoadLegacy(c.credentials, c.models, os.LookupEnv)
+	}
+	return config.FromEnv(os.LookupEnv)
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf configFlags
+	cf.register(fs)
+	listen := fs.String("listen", "", "address to listen on (default from config, else "+config.DefaultListen+")")
+	logFormat := fs.String("log-format", "", "json or text (default: text on a terminal, else json)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logs := newAsyncWriter(stderr, 8192)
+	defer logs.Close()
+	log, err := newLogger(logs, stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "genrouter:", err)
+		return 2
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		fmt.Fprintln(stderr, "genrouter:", err)
+		return 1
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config", "warning", w)
+	}
+	if cfg.Mocked() {
+		log.Warn("no vendor is configured (set OPENAI_API_KEY or GEMINI_API_KEY, or use --config): answers are MOCKED by the built-in mock vendor")
+	}
+	srv, err := server.New(cfg, server.Options{Logger: log, Version: version})
+	if err != nil {
+		fmt.Fprintln(stderr, "genrouter:", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "genrouter:", err)
+		return 1
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("genrouter listening", "addr", ln.Addr().String(), "version", version,
+		"config", cfg.Source, "vendors", len(cfg.Vendors), "combinations", countCombinations(cfg))
+	select {
+	case err := <-errc:
+		log.Error("server stopped", "error", err)
+		return 1
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills at once
+	log.Info("shutting down: waiting for in-flight requests", "grace", cfg.Server.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("grace period over: closing remaining connections", "error", err)
+		hs.Close()
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func countCombinations(cfg *config.Config) int {
+	n := 0
+	for _, v := range cfg.Vendors {
+		n += len(v.Credentials) * len(v.Models)
+	}
+	return n
+}

@@ -1,0 +1,108 @@
+// Package config is the only package that knows file formats: the YAML (or
+// JSON) config, the legacy credentials.json/models.json pair, and the
+// environment. Everything it returns is validated and has defaults applied.
+package config
+
+import "time"
+
+// Vendor types understood by the gateway.
+const (
+	TypeOpenAI = "openai"
+	TypeGemini = "gemini"
+	TypeMock   = "mock"
+)
+
+// Routing strategies and unknown-model policies.
+const (
+	StrategyEven        = "even"
+	UnknownModelsPool   = "pool"
+	UnknownModelsReject = "reject"
+)
+
+// Config is the whole, validated gateway configuration.
+type Config struct {
+	// Source names where the config came from (file paths, "environment"),
+	// for log lines and error messages.
+	Source  string
+	Listen  string
+	Vendors []Vendor
+	Routing Routing
+	Server  Server
+	// Warnings are non-fatal problems found while loading (legacy files
+	// referencing vendors without keys, ...); the CLI logs them.
+	Warnings []string
+}
+
+// Vendor is one upstream: a wire protocol at a base URL with its keys and models.
+type Vendor struct {
+	Name        string // unique; what ?vendor= matches
+	Type        string // TypeOpenAI, TypeGemini, TypeMock
+	BaseURL     string // no trailing slash
+	Credentials []Credential
+	Models      []Model
+}
+
+// Credential is one API key of a vendor.
+type Credential struct {
+	Key    string
+	Name   string // defaults to the credential's index in its vendor ("0", "1", ...)
+	Weight int    // defaults to 1
+}
+
+// Model is a model a vendor serves, with what it can do.
+type Model struct {
+	Name      string
+	Tools     bool
+	Images    bool
+	Streaming bool
+	Video     bool // accepts video input (the legacy support_video flag)
+	Embedding bool // an embeddings model (serves /v1/embeddings, not chat)
+}
+
+// Routing says how a combination is chosen.
+type Routing struct {
+	Strategy      string // StrategyEven
+	UnknownModels string // UnknownModelsPool or UnknownModelsReject
+}
+
+// Server holds HTTP-level settings.
+type Server struct {
+	MaxBodyBytes  int64         // request bodies above this get 413
+	ShutdownGrace time.Duration // how long in-flight requests get on SIGTERM
+}
+
+// Defaults.
+const (
+	DefaultListen        = "127.0.0.1:8082"
+	DefaultMaxBodyBytes  = 32 << 20
+	DefaultShutdownGrace = 30 * time.Second
+)
+
+// Mocked reports whether every vendor is of type mock, i.e. no request can
+// reach a real upstream. A config without vendors is not mocked.
+func (c *Config) Mocked() bool {
+	if len(c.Vendors) == 0 {
+		return false
+	}
+	for _, v := range c.Vendors {
+		if v.Type != TypeMock {
+			return false
+		}
+	}
+	return true
+}
+
+// Mask shows a secret safely for logs: the first 3 and last 4 characters
+// ("sk-…abcd"). Keys of 12 characters or fewer would reveal too much that
+// way, so they show only the last 2 ("…cd"). Empty gives "".
+func Mask(secret string) string {
+	r := []rune(secret) // runes, so a multi-byte character is never split
+	switch {
+	case len(r) == 0:
+		return ""
+	case len(r) <= 12:
+		return "…" + string(r[max(0, len(r)-2):])
+	default:
+		return string(r[:3]) + "…" + string(r[len(r)-4:])
+	}
+}

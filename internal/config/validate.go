@@ -1,0 +1,205 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Validate fills in defaults and checks c. Every loader ends here, so a
+// config from a file, the legacy pair or the environment gives the same
+// guarantees; code building a Config by hand (tests) can call it too.
+//
+// A zero value means "unset" and gets its default; loaders reject explicit
+// zeros where those would be meaningless. Errors start with c.Source (when
+// set) and the field path. Validate is idempotent.
+func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		if c.Source != "" {
+			return fmt.Errorf("%s: %w", c.Source, err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: want host:port (like %s or :8082), got %q", DefaultListen, c.Listen)
+	}
+
+	if len(c.Vendors) == 0 {
+		return errors.New("vendors: at least one vendor is required")
+	}
+	seen := make(map[string]int, len(c.Vendors))
+	for i := range c.Vendors {
+		v := &c.Vendors[i]
+		path := fmt.Sprintf("vendors[%d]", i)
+		if err := v.validate(path); err != nil {
+			return err
+		}
+		if j, dup := seen[v.Name]; dup {
+			return fmt.Errorf("%s.name: duplicate vendor name %q (also vendors[%d])", path, v.Name, j)
+		}
+		seen[v.Name] = i
+	}
+
+	if c.Routing.Strategy == "" {
+		c.Routing.Strategy = StrategyEven
+	}
+	if c.Routing.Strategy != StrategyEven {
+		return fmt.Errorf("routing.strategy: unknown strategy %q (want %s)", c.Routing.Strategy, StrategyEven)
+	}
+	if c.Routing.UnknownModels == "" {
+		c.Routing.UnknownModels = UnknownModelsPool
+	}
+	if c.Routing.UnknownModels != UnknownModelsPool && c.Routing.UnknownModels != UnknownModelsReject {
+		return fmt.Errorf("routing.unknown_models: unknown policy %q (want %s or %s)",
+			c.Routing.UnknownModels, UnknownModelsPool, UnknownModelsReject)
+	}
+
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Server.MaxBodyBytes < 0 {
+		return errors.New("server.max_body_bytes: must be greater than 0")
+	}
+	if c.Server.ShutdownGrace == 0 {
+		c.Server.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.Server.ShutdownGrace < 0 {
+		return errors.New("server.shutdown_grace: must be greater than 0")
+	}
+	return nil
+}
+
+func (v *Vendor) validate(path string) error {
+	switch v.Type {
+	case TypeOpenAI, TypeGemini, TypeMock:
+	case "":
+		return fmt.Errorf("%s.type: missing (want openai, gemini or mock)", path)
+	default:
+		return fmt.Errorf("%s.type: unknown type %q (want openai, gemini or mock)", path, v.Type)
+	}
+	if v.Name == "" {
+		v.Name = v.Type
+	}
+
+	if v.BaseURL == "" {
+		v.BaseURL = defaultBaseURL(v.Type)
+	}
+	v.BaseURL = strings.TrimRight(v.BaseURL, "/")
+	if v.Type != TypeMock {
+		if err := checkBaseURL(v.BaseURL); err != nil {
+			return fmt.Errorf("%s.base_url: %w", path, err)
+		}
+	}
+
+	if len(v.Credentials) == 0 {
+		if v.Type != TypeMock {
+			return fmt.Errorf("%s.credentials: at least one credential is required for type %s", path, v.Type)
+		}
+		// A mock vendor needs no key, but routing works per credential.
+		v.Credentials = []Credential{{Key: "", Name: "mock", Weight: 1}}
+	}
+	names := make(map[string]int, len(v.Credentials))
+	for j := range v.Credentials {
+		cr := &v.Credentials[j]
+		cpath := fmt.Sprintf("%s.credentials[%d]", path, j)
+		if cr.Name == "" {
+			cr.Name = strconv.Itoa(j)
+		}
+		if cr.Weight == 0 {
+			cr.Weight = 1
+		}
+		if cr.Weight < 0 {
+			return fmt.Errorf("%s.weight: must not be negative", cpath)
+		}
+		if cr.Key == "" && v.Type != TypeMock {
+			return fmt.Errorf("%s: empty key (missing, or its environment variable is empty)", cpath)
+		}
+		if k, dup := names[cr.Name]; dup {
+			return fmt.Errorf("%s.name: duplicate credential name %q (also credentials[%d])", cpath, cr.Name, k)
+		}
+		names[cr.Name] = j
+	}
+
+	if len(v.Models) == 0 {
+		v.Models = defaultModels(v.Type)
+	}
+	models := make(map[string]int, len(v.Models))
+	for j, m := range v.Models {
+		mpath := fmt.Sprintf("%s.models[%d]", path, j)
+		if m.Name == "" {
+			return fmt.Errorf("%s.name: empty model name", mpath)
+		}
+		if k, dup := models[m.Name]; dup {
+			return fmt.Errorf("%s: duplicate model %q (also models[%d])", mpath, m.Name, k)
+		}
+		models[m.Name] = j
+	}
+	return nil
+}
+
+// checkBaseURL deliberately does not echo the URL: people paste keys into
+// query strings, and errors must never show a key.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an http:// or https:// URL with a host")
+	}
+	return nil
+}
+
+func defaultBaseURL(typ string) string {
+	switch typ {
+	case TypeOpenAI:
+		return "https://api.openai.com/v1"
+	case TypeGemini:
+		return "https://generativelanguage.googleapis.com/v1beta/openai"
+	}
+	return ""
+}
+
+// defaultModels returns a fresh slice on every call so no two configs share
+// (and could mutate) one backing array.
+func defaultModels(typ string) []Model {
+	var names []string
+	switch typ {
+	case TypeOpenAI:
+		names = []string{"gpt-4o-mini", "gpt-4o", "text-embedding-3-small"}
+	case TypeGemini:
+		names = []string{"gemini-2.0-flash", "gemini-2.5-flash", "text-embedding-004"}
+	case TypeMock:
+		names = []string{"mock-model", "mock-embedding"}
+	}
+	models := make([]Model, len(names))
+	for i, n := range names {
+		models[i] = defaultModel(n)
+	}
+	return models
+}
+
+// defaultModel is a model whose capabilities nobody spelled out: assume it
+// can do everything, and guess embeddings from the name.
+func defaultModel(name string) Model {
+	return Model{
+		Name:      name,
+		Tools:     true,
+		Images:    true,
+		Streaming: true,
+		Video:     true,
+		Embedding: isEmbeddingName(name),
+	}
+}
+
+// isEmbeddingName guesses from the name whether a model serves embeddings.
+func isEmbeddingName(name string) bool {
+	return strings.Contains(strings.ToLower(name), "embed")
+}

@@ -1,0 +1,392 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads a YAML (or JSON — the YAML parser accepts it) config file,
+// expands ${VAR} from env (nil: os.LookupEnv) and validates it.
+func Load(path string, env LookupFunc) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // *PathError already names the file
+	}
+	c, err := parseYAML(path, data, env.orOS())
+	if err != nil {
+		return nil, err
+	}
+	c.Source = path
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseYAML walks the yaml.Node tree by hand rather than decoding into
+// structs: that way every error carries the field path, unknown keys come
+// with a line, and no message ever quotes a value (yaml.v3's type errors do,
+// which could print a key).
+func parseYAML(file string, data []byte, env LookupFunc) (*Config, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &Config{}, nil // empty file: Validate says what is missing
+		}
+		return nil, syntaxError(file, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return nil, fmt.Errorf("%s:%d: more than one YAML document", file, extra.Line)
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(file, err)
+	}
+	d := &yamlDecoder{file: file, env: env}
+	return d.config(doc.Content[0])
+}
+
+// syntaxError turns "yaml: line 3: msg" into "file:3: msg". yaml.v3's
+// syntax messages are fixed texts, never quoting the input.
+func syntaxError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, text, ok := strings.Cut(rest, ": "); ok {
+			return fmt.Errorf("%s:%s: %s", file, num, text)
+		}
+	}
+	return fmt.Errorf("%s: %s", file, msg)
+}
+
+type yamlDecoder struct {
+	file string
+	env  LookupFunc
+}
+
+func (d *yamlDecoder) errorf(n *yaml.Node, path, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: %s: %s", d.file, n.Line, path, fmt.Sprintf(format, args...))
+}
+
+func (d *yamlDecoder) config(n *yaml.Node) (*Config, error) {
+	c := &Config{}
+	f, err := d.fields(n, "", false, "listen", "vendors", "routing", "server")
+	if err != nil {
+		return nil, err
+	}
+	if c.Listen, err = d.string(f["listen"], "listen"); err != nil {
+		return nil, err
+	}
+	items, err := d.list(f["vendors"], "vendors")
+	if err != nil {
+		return nil, err
+	}
+	for i, item := range items {
+		v, err := d.vendor(item, fmt.Sprintf("vendors[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		c.Vendors = append(c.Vendors, v)
+	}
+	if c.Routing, err = d.routing(f["routing"]); err != nil {
+		return nil, err
+	}
+	if c.Server, err = d.server(f["server"]); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (d *yamlDecoder) vendor(n *yaml.Node, path string) (Vendor, error) {
+	var v Vendor
+	f, err := d.fields(n, path, false, "name", "type", "base_url", "credentials", "models")
+	if err != nil {
+		return v, err
+	}
+	if v.Name, err = d.string(f["name"], path+".name"); err != nil {
+		return v, err
+	}
+	if v.Type, err = d.string(f["type"], path+".type"); err != nil {
+		return v, err
+	}
+	if v.BaseURL, err = d.string(f["base_url"], path+".base_url"); err != nil {
+		return v, err
+	}
+	creds, err := d.list(f["credentials"], path+".credentials")
+	if err != nil {
+		return v, err
+	}
+	for j, cn := range creds {
+		cr, err := d.credential(cn, fmt.Sprintf("%s.credentials[%d]", path, j))
+		if err != nil {
+			return v, err
+		}
+		v.Credentials = append(v.Credentials, cr)
+	}
+	models, err := d.list(f["models"], path+".models")
+	if err != nil {
+		return v, err
+	}
+	for j, mn := range models {
+		m, err := d.model(mn, fmt.Sprintf("%s.models[%d]", path, j))
+		if err != nil {
+			return v, err
+		}
+		v.Models = append(v.Models, m)
+	}
+	return v, nil
+}
+
+// credential accepts a plain key or {key, name, weight}.
+func (d *yamlDecoder) credential(n *yaml.Node, path string) (Credential, error) {
+	var cr Credential
+	if n.Kind == yaml.ScalarNode {
+		k, err := d.string(n, path)
+		cr.Key = k
+		return cr, err
+	}
+	f, err := d.fields(n, path, true, "key", "name", "weight")
+	if err != nil {
+		return cr, err
+	}
+	if cr.Key, err = d.string(f["key"], path+".key"); err != nil {
+		return cr, err
+	}
+	if cr.Name, err = d.string(f["name"], path+".name"); err != nil {
+		return cr, err
+	}
+	w, set, err := d.int(f["weight"], path+".weight")
+	if err != nil {
+		return cr, err
+	}
+	// Zero would read as "unset" to Validate, and a key that never gets
+	// traffic is better removed.
+	if set && w < 1 {
+		return cr, d.errorf(f["weight"], path+".weight", "must be at least 1")
+	}
+	cr.Weight = int(w)
+	return cr, nil
+}
+
+// model accepts a plain name or {name, tools, images, streaming, video,
+// embedding}; flags left out default as for a plain name.
+func (d *yamlDecoder) model(n *yaml.Node, path string) (Model, error) {
+	if n.Kind == yaml.ScalarNode {
+		name, err := d.string(n, path)
+		return defaultModel(name), err
+	}
+	f, err := d.fields(n, path, false, "name", "tools", "images", "streaming", "video", "embedding")
+	if err != nil {
+		return Model{}, err
+	}
+	name, err := d.string(f["name"], path+".name")
+	if err != nil {
+		return Model{}, err
+	}
+	m := defaultModel(name)
+	for _, flag := range []struct {
+		key string
+		dst *bool
+	}{
+		{"tools", &m.Tools},
+		{"images", &m.Images},
+		{"streaming", &m.Streaming},
+		{"video", &m.Video},
+		{"embedding", &m.Embedding},
+	} {
+		b, err := d.bool(f[flag.key], path+"."+flag.key)
+		if err != nil {
+			return Model{}, err
+		}
+		if b != nil {
+			*flag.dst = *b
+		}
+	}
+	return m, nil
+}
+
+func (d *yamlDecoder) routing(n *yaml.Node) (Routing, error) {
+	var r Routing
+	f, err := d.fields(n, "routing", false, "strategy", "unknown_models")
+	if err != nil {
+		return r, err
+	}
+	if r.Strategy, err = d.string(f["strategy"], "routing.strategy"); err != nil {
+		return r, err
+	}
+	r.UnknownModels, err = d.string(f["unknown_models"], "routing.unknown_models")
+	return r, err
+}
+
+func (d *yamlDecoder) server(n *yaml.Node) (Server, error) {
+	var s Server
+	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace")
+	if err != nil {
+		return s, err
+	}
+	// Explicit zeros are rejected here: Validate would read them as "unset".
+	size, set, err := d.int(f["max_body_bytes"], "server.max_body_bytes")
+	if err != nil {
+		return s, err
+	}
+	if set && size <= 0 {
+		return s, d.errorf(f["max_body_bytes"], "server.max_body_bytes", "must be greater than 0")
+	}
+	s.MaxBodyBytes = size
+
+	gn := f["shutdown_grace"]
+	if gn == nil {
+		return s, nil
+	}
+	if gn.Kind != yaml.ScalarNode || gn.ShortTag() != "!!str" {
+		return s, d.errorf(gn, "server.shutdown_grace", "want a duration like 30s, got %s", kind(gn))
+	}
+	g, err := d.string(gn, "server.shutdown_grace")
+	if err != nil {
+		return s, err
+	}
+	if s.ShutdownGrace, err = time.ParseDuration(g); err != nil {
+		return s, d.errorf(gn, "server.shutdown_grace", "want a duration like 30s or 1m, got %q", g)
+	}
+	if s.ShutdownGrace <= 0 {
+		return s, d.errorf(gn, "server.shutdown_grace", "must be greater than 0")
+	}
+	return s, nil
+}
+
+// fields checks that n is a mapping with only the given keys, each at most
+// once, and returns the value nodes by key. A null or missing n is an empty
+// mapping. In a secret mapping (a credential) an unknown key is named only
+// if it looks like a field name: a key pasted as "sk-...:" must not leak.
+func (d *yamlDecoder) fields(n *yaml.Node, path string, secret bool, keys ...string) (map[string]*yaml.Node, error) {
+	f := make(map[string]*yaml.Node, len(keys))
+	if n = deref(n); n == nil {
+		return f, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, d.errorf(n, orRoot(path), "want a mapping, got %s", kind(n))
+	}
+	seen := make(map[string]bool, len(keys))
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		kpath := k.Value
+		if path != "" {
+			kpath = path + "." + k.Value
+		}
+		switch {
+		case !slices.Contains(keys, k.Value) && secret && !isFieldName(k.Value):
+			return nil, d.errorf(k, path, "unknown field (want one of %s)", strings.Join(keys, ", "))
+		case !slices.Contains(keys, k.Value):
+			return nil, d.errorf(k, kpath, "unknown field (want one of %s)", strings.Join(keys, ", "))
+		case seen[k.Value]:
+			return nil, d.errorf(k, kpath, "field given twice")
+		}
+		seen[k.Value] = true
+		f[k.Value] = deref(val) // "key:" with no value is the same as leaving it out
+	}
+	return f, nil
+}
+
+func (d *yamlDecoder) list(n *yaml.Node, path string) ([]*yaml.Node, error) {
+	if n = deref(n); n == nil {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, d.errorf(n, path, "want a list, got %s", kind(n))
+	}
+	items := make([]*yaml.Node, len(n.Content))
+	for i, item := range n.Content {
+		if items[i] = deref(item); items[i] == nil {
+			return nil, d.errorf(item, fmt.Sprintf("%s[%d]", path, i), "empty entry")
+		}
+	}
+	return items, nil
+}
+
+// string takes any scalar's text as written (so "0123" stays "0123") and
+// expands ${VAR} in it.
+func (d *yamlDecoder) string(n *yaml.Node, path string) (string, error) {
+	if n = deref(n); n == nil {
+		return "", nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return "", d.errorf(n, path, "want a string, got %s", kind(n))
+	}
+	s, err := expand(n.Value, d.env)
+	if err != nil {
+		return "", d.errorf(n, path, "%v", err)
+	}
+	return s, nil
+}
+
+func (d *yamlDecoder) int(n *yaml.Node, path string) (v int64, set bool, err error) {
+	if n = deref(n); n == nil {
+		return 0, false, nil
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
+		return 0, false, d.errorf(n, path, "want a whole number, got %s", kind(n))
+	}
+	return v, true, nil
+}
+
+func (d *yamlDecoder) bool(n *yaml.Node, path string) (*bool, error) {
+	if n = deref(n); n == nil {
+		return nil, nil
+	}
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
+		return nil, d.errorf(n, path, "want true or false, got %s", kind(n))
+	}
+	return &b, nil
+}
+
+// deref follows aliases and maps null to nil.
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil
+	}
+	return n
+}
+
+// kind describes a node without quoting its value.
+func kind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		return "a string"
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	}
+	return "a " + strings.TrimPrefix(n.ShortTag(), "!!")
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "top level"
+	}
+	return path
+}
+
+// isFieldName reports whether a key is short and plain enough to be a
+// mistyped field name rather than a pasted secret.
+func isFieldName(s string) bool {
+	return len(s) <= 20 && isVarName(s)
+}

@@ -1,0 +1,231 @@
+// Package route holds the pool of combinations (vendor × credential ×
+// model), decides which are eligible for a request, and selects one.
+package route
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/vendors"
+)
+
+// Vendor is a configured upstream with its adapter.
+type Vendor struct {
+	Name, Type string
+	Adapter    vendors.Adapter
+}
+
+// Combination is one way to serve a request: a vendor, one of its
+// credentials, one of its models.
+type Combination struct {
+	ID         int
+	Vendor     *Vendor
+	Credential string // the credential's name: safe to show
+	Key        string // the secret itself: never shown
+	Weight     int
+	Model      config.Model
+	// quoted is Model.Name as a JSON string literal, ready to splice.
+	quoted []byte
+}
+
+// QuotedModel is the model name as a JSON string literal.
+func (c *Combination) QuotedModel() []byte { return c.quoted }
+
+// Query describes what a request needs from a combination.
+type Query struct {
+	Vendor    string // ?vendor=: a vendor name or type; "" for any
+	Model     string // the model the client asked for
+	Embedding bool   // an embeddings request, not a chat
+	Needs     openai.Needs
+}
+
+// Pool is an immutable set of combinations with the indexes that make
+// eligibility a map lookup on the hot path.
+type Pool struct {
+	all           []*Combination
+	vendors       []*Vendor
+	vendorNames   string // for error messages
+	rejectUnknown bool
+	// lists maps a key of (vendor filter, model, kind) to its combinations;
+	// model "" is every combination of that kind.
+	lists map[listKey][]*Combination
+	// vendorFilters lists the filters ?vendor= may use, by name or type.
+	vendorFilters map[string]bool
+}
+
+type listKey struct {
+	vendor, model string
+	embedding     bool
+}
+
+// AdapterFunc builds the adapter for a configured vendor.
+type AdapterFunc func(config.Vendor) (vendors.Adapter, error)
+
+// NewPool builds the pool from a validated config.
+func NewPool(cfg *config.Config, adapter AdapterFunc) (*Pool, error) {
+	p := &Pool{
+		rejectUnknown: cfg.Routing.UnknownModels == config.UnknownModelsReject,
+		lists:         map[listKey][]*Combination{},
+		vendorFilters: map[string]bool{},
+	}
+	var names []string
+	for _, vc := range cfg.Vendors {
+		a, err := adapter(vc)
+		if err != nil {
+			return nil, fmt.Errorf("vendor %s: %w", vc.Name, err)
+		}
+		v := &Vendor{Name: vc.Name, Type: vc.Type, Adapter: a}
+		p.vendors = append(p.vendors, v)
+		names = append(names, vc.Name)
+		p.vendorFilters[vc.Name] = true
+		p.vendorFilters[vc.Type] = true
+		for _, cr := range vc.Credentials {
+			for _, m := range vc.Models {
+				c := &Combination{ID: len(p.all), Vendor: v, Credential: cr.Name, Key: cr.Key,
+					Weight: cr.Weight, Model: m, quoted: openai.Quote(m.Name)}
+				p.all = append(p.all, c)
+				for _, f := range []string{"", v.Name, v.Type} {
+					p.add(listKey{f, m.Name, m.Embedding}, c)
+					p.add(listKey{f, "", m.Embedding}, c)
+				}
+			}
+		}
+	}
+	p.vendorNames = strings.Join(names, ", ")
+	return p, nil
+}
+
+// add appends c to a list once (a vendor's name may equal its type).
+func (p *Pool) add(k listKey, c *Combination) {
+	l := p.lists[k]
+	if n := len(l); n > 0 && l[n-1] == c {
+		return
+	}
+	p.lists[k] = append(l, c)
+}
+
+// All returns every combination in config order.
+func (p *Pool) All() []*Combination { return p.all }
+
+// Vendors returns the vendors in config order.
+func (p *Pool) Vendors() []*Vendor { return p.vendors }
+
+// Models returns the configured model names served under a vendor filter
+// ("" for all), sorted, with the first vendor serving each.
+func (p *Pool) Models(vendor string) []ModelInfo {
+	seen := map[string]bool{}
+	var out []ModelInfo
+	for _, c := range p.all {
+		if vendor != "" && c.Vendor.Name != vendor && c.Vendor.Type != vendor {
+			continue
+		}
+		if !seen[c.Model.Name] {
+			seen[c.Model.Name] = true
+			out = append(out, ModelInfo{ID: c.Model.Name, OwnedBy: c.Vendor.Name})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ModelInfo is one entry of the model list.
+type ModelInfo struct{ ID, OwnedBy string }
+
+// Candidates returns the combinations eligible for q. The returned slice is
+// shared: callers must not modify it. Errors are client-facing.
+func (p *Pool) Candidates(q Query) ([]*Combination, *openai.Error) {
+	if e := p.CheckVendor(q.Vendor); e != nil {
+		return nil, e
+	}
+	list, ok := p.lists[listKey{q.Vendor, q.Model, q.Embedding}]
+	if !ok {
+		if p.rejectUnknown {
+			return nil, p.notFound(q)
+		}
+		list = p.lists[listKey{q.Vendor, "", q.Embedding}]
+	}
+	if len(list) == 0 {
+		return nil, p.notFound(q)
+	}
+	return filterNeeds(list, q.Needs)
+}
+
+// CheckVendor returns the client-facing error for a ?vendor= that names no
+// vendor ("" names them all).
+func (p *Pool) CheckVendor(v string) *openai.Error {
+	if v == "" || p.vendorFilters[v] {
+		return nil
+	}
+	return openai.NewError(http.StatusBadRequest, openai.TypeInvalidRequest, "unknown_vendor", "vendor",
+		fmt.Sprintf("unknown vendor %q: valid vendors are %s", v, p.vendorNames))
+}
+
+func (p *Pool) notFound(q Query) *openai.Error {
+	kind := "chat"
+	if q.Embedding {
+		kind = "embeddings"
+	}
+	where := ""
+	if q.Vendor != "" {
+		where = " by vendor " + q.Vendor
+	}
+	return openai.NewError(http.StatusNotFound, openai.TypeInvalidRequest, "model_not_found", "model",
+		fmt.Sprintf("the model %q does not exist or is not served%s for %s", q.Model, where, kind))
+}
+
+// filterNeeds keeps the combinations whose model has every capability the
+// request needs, allocating only when something must be dropped.
+func filterNeeds(list []*Combination, n openai.Needs) ([]*Combination, *openai.Error) {
+	fits := func(c *Combination) bool {
+		return (!n.Tools || c.Model.Tools) && (!n.Images || c.Model.Images) && (!n.Streaming || c.Model.Streaming)
+	}
+	all := true
+	for _, c := range list {
+		if !fits(c) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return list, nil
+	}
+	var out []*Combination
+	for _, c := range list {
+		if fits(c) {
+			out = append(out, c)
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	var missing []string
+	for _, need := range []struct {
+		on   bool
+		name string
+		has  func(config.Model) bool
+	}{
+		{n.Tools, "tools", func(m config.Model) bool { return m.Tools }},
+		{n.Images, "images", func(m config.Model) bool { return m.Images }},
+		{n.Streaming, "streaming", func(m config.Model) bool { return m.Streaming }},
+	} {
+		if !need.on {
+			continue
+		}
+		any := false
+		for _, c := range list {
+			any = any || need.has(c.Model)
+		}
+		if !any {
+			missing = append(missing, need.name)
+		}
+	}
+	msg := "no eligible model supports everything this request needs"
+	if len(missing) > 0 {
+		msg = "no eligible model supports " + strings.Join(missing, " and ")
+	}
+	return nil, openai.NewError(http.StatusBadRequest, openai.TypeInvalidRequest, "unsupported_capability", "", msg)
+}

@@ -1,0 +1,226 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/route"
+	"github.com/genrouter/genrouter/internal/vendors"
+	"github.com/tidwall/gjson"
+)
+
+// exchange is one request's record: what was asked, what served it, how it
+// went. It feeds the response headers and the log line.
+type exchange struct {
+	id         string
+	start      time.Time
+	asked      string
+	combo      *route.Combination
+	status     int
+	errCode    string
+	stream     bool
+	ttfb       time.Duration
+	promptTok  int64
+	complTok   int64
+	clientGone bool
+}
+
+// chat serves POST /v1/chat/completions.
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	x := &exchange{id: requestID(r), start: time.Now()}
+	w.Header().Set("X-Request-Id", x.id)
+	defer s.logExchange(r, x)
+
+	buf := s.getBuffer()
+	defer s.putBuffer(buf)
+	body, apiErr := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes)
+	if apiErr != nil {
+		x.fail(w, apiErr)
+		return
+	}
+	var req openai.ChatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		x.fail(w, openai.DecodeError(err))
+		return
+	}
+	x.asked, x.stream = req.Model, req.Stream
+	if e := req.Validate(); e != nil {
+		x.fail(w, e)
+		return
+	}
+	cands, e := st.pool.Candidates(route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs()})
+	if e != nil {
+		x.fail(w, e)
+		return
+	}
+	c := st.selector.Select(cands)
+	x.combo = c
+	setServedBy(w, c)
+	call := &vendors.Call{
+		Key: c.Key, Model: c.Model.Name, Body: openai.SetModel(body, c.QuotedModel()),
+		Chat: &req, Stream: req.Stream, IncludeUsage: req.IncludeUsage(),
+	}
+	ctx := r.Context()
+	res, err := c.Vendor.Adapter.Chat(ctx, call)
+	if err != nil {
+		if ctx.Err() != nil {
+			x.clientGone = true
+			return
+		}
+		x.fail(w, asAPIError(err))
+		return
+	}
+	asked := openai.Quote(req.Model)
+	if !req.Stream {
+		x.ttfb = time.Since(x.start)
+		out := openai.SetModel(res.Body, asked)
+		x.usage(out)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		w.WriteHeader(http.StatusOK)
+		x.status = http.StatusOK
+		w.Write(out)
+		return
+	}
+	s.relay(ctx, w, res.Stream, asked, x)
+}
+
+// relay copies a stream to the client event by event, flushing each one.
+// Headers wait for the first event, so a stream that fails before
+// producing anything still gets a proper HTTP error.
+func (s *Server) relay(ctx context.Context, w http.ResponseWriter, st vendors.Stream, asked []byte, x *exchange) {
+	defer st.Close()
+	rc := http.NewResponseController(w)
+	first, err := st.Next()
+	if err != nil && err != io.EOF {
+		if ctx.Err() != nil {
+			x.clientGone = true
+			return
+		}
+		x.fail(w, asAPIError(err))
+		return
+	}
+	x.ttfb = time.Since(x.start)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // tell nginx in front not to buffer
+	w.WriteHeader(http.StatusOK)
+	x.status = http.StatusOK
+
+	b := make([]byte, 0, 4096) // one event at a time, reused
+	d := first
+	for err == nil {
+		if bytes.Contains(d, []byte(`"usage":{`)) {
+			x.usage(d)
+		}
+		b = append(b[:0], "data: "...)
+		b = openai.AppendWithModel(b, d, asked)
+		b = append(b, "\n\n"...)
+		if _, werr := w.Write(b); werr != nil {
+			x.clientGone = true
+			return
+		}
+		if rc.Flush() != nil {
+			x.clientGone = true
+			return
+		}
+		d, err = st.Next()
+	}
+	switch {
+	case err == io.EOF:
+		w.Write([]byte("data: [DONE]\n\n"))
+	case ctx.Err() != nil:
+		x.clientGone = true
+		return
+	default:
+		// The stream broke after it started: say so in-band, as OpenAI
+		// does, and do not pretend it finished with [DONE].
+		e := asAPIError(err)
+		x.errCode = code(e)
+		w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
+	}
+	rc.Flush()
+}
+
+func (x *exchange) fail(w http.ResponseWriter, e *openai.Error) {
+	x.status = e.Status
+	x.errCode = code(e)
+	writeError(w, e)
+}
+
+func code(e *openai.Error) string {
+	if e.Code != nil {
+		return *e.Code
+	}
+	return e.Type
+}
+
+// usage reads token counts from a response or a usage chunk.
+func (x *exchange) usage(b []byte) {
+	u := gjson.GetBytes(b, "usage")
+	if !u.IsObject() {
+		return
+	}
+	x.promptTok = u.Get("prompt_tokens").Int()
+	x.complTok = u.Get("completion_tokens").Int()
+}
+
+func setServedBy(w http.ResponseWriter, c *route.Combination) {
+	h := w.Header()
+	h.Set("X-Genrouter-Vendor", c.Vendor.Name)
+	h.Set("X-Genrouter-Model", c.Model.Name)
+	h.Set("X-Genrouter-Credential", c.Credential)
+}
+
+// readBody reads the request body into buf, enforcing the size limit.
+func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit int64) ([]byte, *openai.Error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(limit)
+		}
+		return nil, errorf(http.StatusBadRequest, "body_read_failed", "", "could not read the request body")
+	}
+	if buf.Len() == 0 {
+		return nil, errorf(http.StatusBadRequest, "invalid_json", "", "the request body is empty: expected a JSON object")
+	}
+	return buf.Bytes(), nil
+}
+
+func tooLarge(limit int64) *openai.Error {
+	return errorf(http.StatusRequestEntityTooLarge, "request_too_large", "",
+		"the request body is larger than the gateway's limit of %d bytes", limit)
+}
+
+func (s *Server) getBuffer() *bytes.Buffer {
+	if b, ok := s.buffers.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// putBuffer returns a buffer to the pool unless it grew huge (a big image
+// upload), which would pin that memory forever.
+func (s *Server) putBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return
+	}
+	b.Reset()
+	s.buffers.Put(b)
+}

@@ -1,0 +1,49 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// logExchange writes the one line each request gets. The logger's handler
+// is expected to be asynchronous (see cmd/genrouter), so this never waits
+// on a disk or a pipe.
+func (s *Server) logExchange(r *http.Request, x *exchange) {
+	status := x.status
+	if x.clientGone {
+		status = 499 // client closed the request, as nginx logs it
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", x.id),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.String("model", x.asked),
+		slog.Bool("stream", x.stream),
+		slog.Float64("latency_ms", ms(time.Since(x.start))),
+	}
+	if c := x.combo; c != nil {
+		attrs = append(attrs,
+			slog.String("vendor", c.Vendor.Name),
+			slog.String("served_model", c.Model.Name),
+			slog.String("credential", c.Credential))
+	}
+	if x.ttfb > 0 {
+		attrs = append(attrs, slog.Float64("ttfb_ms", ms(x.ttfb)))
+	}
+	if x.promptTok > 0 || x.complTok > 0 {
+		attrs = append(attrs, slog.Int64("prompt_tokens", x.promptTok), slog.Int64("completion_tokens", x.complTok))
+	}
+	level := slog.LevelInfo
+	if x.errCode != "" {
+		attrs = append(attrs, slog.String("error", x.errCode))
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+	}
+	s.log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

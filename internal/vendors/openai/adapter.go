@@ -1,0 +1,232 @@
+// Package openai is the adapter for vendors that speak OpenAI's HTTP API:
+// OpenAI itself and Gemini's OpenAI-compatible endpoint, whose deviations
+// from OpenAI's format are normalised here so clients never see them.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/vendors"
+	"github.com/genrouter/genrouter/internal/vendors/sse"
+)
+
+// Dialect says whose flavour of the OpenAI API the vendor speaks.
+type Dialect int
+
+const (
+	DialectOpenAI Dialect = iota
+	// DialectGemini is Gemini's OpenAI-compatible endpoint.
+	DialectGemini
+)
+
+// maxBody bounds a non-streaming upstream answer held in memory.
+const maxBody = 64 << 20
+
+// Options configure an Adapter.
+type Options struct {
+	BaseURL   string // e.g. https://api.openai.com/v1, no trailing slash
+	Dialect   Dialect
+	Client    *http.Client // nil: a client tuned for LLM traffic
+	UserAgent string
+}
+
+// Adapter sends OpenAI-format requests to one vendor.
+type Adapter struct {
+	chatURL, embedURL string
+	dialect           Dialect
+	client            *http.Client
+	userAgent         string
+}
+
+// New builds an adapter.
+func New(o Options) *Adapter {
+	c := o.Client
+	if c == nil {
+		c = &http.Client{Transport: NewTransport()}
+	}
+	ua := o.UserAgent
+	if ua == "" {
+		ua = "genrouter"
+	}
+	return &Adapter{
+		chatURL:   o.BaseURL + "/chat/completions",
+		embedURL:  o.BaseURL + "/embeddings",
+		dialect:   o.Dialect,
+		client:    c,
+		userAgent: ua,
+	}
+}
+
+// NewTransport is an http.Transport sized for a gateway: many concurrent
+// long-lived requests to few hosts.
+func NewTransport() *http.Transport {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Chat implements vendors.Adapter.
+func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, error) {
+	resp, err := a.post(ctx, a.chatURL, c, c.Body)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Stream {
+		body, err := readBody(resp)
+		if err != nil {
+			return nil, err
+		}
+		return &vendors.Result{Body: body, Header: resp.Header}, nil
+	}
+	var s vendors.Stream = &stream{body: resp.Body, r: sse.NewReader(resp.Body), key: c.Key}
+	if a.dialect == DialectGemini {
+		s = newGeminiStream(s, c.IncludeUsage)
+	}
+	return &vendors.Result{Stream: s, Header: resp.Header}, nil
+}
+
+// Embed implements vendors.Adapter.
+func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, error) {
+	body, wantBase64 := c.Body, false
+	if a.dialect == DialectGemini {
+		// Gemini answers floats whatever encoding_format says, so ask
+		// for floats and encode them as OpenAI would.
+		body, wantBase64 = stripBase64(body)
+	}
+	resp, err := a.post(ctx, a.embedURL, c, body)
+	if err != nil {
+		return nil, err
+	}
+	out, err := readBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	if wantBase64 {
+		out = floatsToBase64(out)
+	}
+	return &vendors.Result{Body: out, Header: resp.Header}, nil
+}
+
+// post sends body and returns a 2xx response, or the vendor's error
+// normalised to OpenAI's shape.
+func (a *Adapter) post(ctx context.Context, url string, c *vendors.Call, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build upstream request: %w", err)
+	}
+	h := req.Header
+	h.Set("Authorization", "Bearer "+c.Key)
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", a.userAgent)
+	if c.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	for k, v := range c.Header {
+		h[k] = v
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, upstreamError(resp.StatusCode, resp.Header, b, c.Key)
+	}
+	return resp, nil
+}
+
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_read_failed",
+			"", "the vendor's response broke off: "+err.Error())
+	}
+	if len(b) > maxBody {
+		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_too_large",
+			"", "the vendor's response is larger than the gateway accepts")
+	}
+	return b, nil
+}
+
+// transportError reports a failed round trip. When the client has gone the
+// context error is returned unchanged, so callers can tell it apart.
+func transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return openai.NewError(http.StatusGatewayTimeout, openai.TypeServer, "upstream_timeout",
+			"", "the vendor did not answer in time")
+	}
+	// The url.Error names the base URL, which is configuration, never a key.
+	return openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_unreachable",
+		"", "could not reach the vendor: "+err.Error())
+}
+
+// stream reads an OpenAI-style SSE body until "data: [DONE]".
+type stream struct {
+	body io.ReadCloser
+	r    *sse.Reader
+	key  string
+	done bool
+}
+
+func (s *stream) Next() ([]byte, error) {
+	if s.done {
+		return nil, io.EOF
+	}
+	for {
+		ev, err := s.r.Next()
+		if err != nil {
+			if err == io.EOF {
+				return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "stream_truncated",
+					"", "the vendor's stream ended before it was complete")
+			}
+			return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "stream_broken",
+				"", "the vendor's stream broke: "+err.Error())
+		}
+		d := bytes.TrimSpace(ev.Data)
+		if len(d) == 0 {
+			continue
+		}
+		if string(d) == "[DONE]" {
+			s.done = true
+			return nil, io.EOF
+		}
+		if isErrorPayload(d) {
+			s.done = true
+			return nil, upstreamError(http.StatusBadGateway, nil, d, s.key)
+		}
+		return d, nil
+	}
+}
+
+func (s *stream) Close() error { return s.body.Close() }
+
+// isErrorPayload spots {"error":...} and Gemini's [{"error":...}] without
+// parsing every chunk: chunks begin with "id" or "choices", errors with "error".
+func isErrorPayload(d []byte) bool {
+	d = bytes.TrimLeft(d, "[{ \t\r\n")
+	return bytes.HasPrefix(d, []byte(`"error"`))
+}
