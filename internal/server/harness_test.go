@@ -1,0 +1,130 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/config"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type gateway struct {
+	URL  string // base URL with /v1
+	srv  *Server
+	logs *syncBuffer
+}
+
+// startGateway serves cfg on a loopback port for the length of the test.
+func startGateway(t *testing.T, cfg *config.Config) *gateway {
+	t.Helper()
+	logs := &syncBuffer{}
+	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &gateway{URL: hs.URL + "/v1", srv: srv, logs: logs}
+}
+
+func vendorOf(name, typ, baseURL string, keys []string, models ...string) config.Vendor {
+	v := config.Vendor{Name: name, Type: typ, BaseURL: baseURL}
+	for i, k := range keys {
+		v.Credentials = append(v.Credentials, config.Credential{Key: k, Name: "k" + string(rune('0'+i)), Weight: 1})
+	}
+	for _, m := range models {
+		v.Models = append(v.Models, config.Model{Name: m, Tools: true, Images: true, Streaming: true,
+			Embedding: strings.Contains(m, "embed")})
+	}
+	return v
+}
+
+func configOf(unknown string, vs ...config.Vendor) *config.Config {
+	return &config.Config{
+		Source:  "test",
+		Listen:  "127.0.0.1:0",
+		Vendors: vs,
+		Routing: config.Routing{Strategy: config.StrategyEven, UnknownModels: unknown},
+		Server:  config.Server{MaxBodyBytes: 1 << 20, ShutdownGrace: time.Second},
+	}
+}
+
+func sdk(g *gateway, opts ...option.RequestOption) *openai.Client {
+	c := openai.NewClient(append([]option.RequestOption{
+		option.WithBaseURL(g.URL), option.WithAPIKey("client-key"), option.WithMaxRetries(0),
+	}, opts...)...)
+	return &c
+}
+
+// post sends a raw JSON body and returns status, headers and body.
+func post(t *testing.T, url, body string) (int, http.Header, string) {
+	t.Helper()
+	return do(t, http.MethodPost, url, body)
+}
+
+func do(t *testing.T, method, url, body string) (int, http.Header, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
