@@ -7,9 +7,18 @@ import "time"
 
 // Vendor types understood by the gateway.
 const (
-	TypeOpenAI = "openai"
-	TypeGemini = "gemini"
-	TypeMock   = "mock"
+	TypeOpenAI           = "openai"
+	TypeGemini           = "gemini"
+	TypeAnthropic        = "anthropic"
+	TypeAzure            = "azure"
+	TypeOpenAICompatible = "openai-compatible"
+	TypeMock             = "mock"
+)
+
+// Gemini wire APIs (Vendor.API).
+const (
+	APIOpenAI = "openai" // Gemini's OpenAI-compatible endpoint, the default
+	APINative = "native" // generateContent / streamGenerateContent
 )
 
 // Routing strategies and unknown-model policies.
@@ -40,6 +49,20 @@ type Vendor struct {
 	BaseURL     string // no trailing slash
 	Credentials []Credential
 	Models      []Model
+	// API picks Gemini's wire API: APIOpenAI ("" means the same) or APINative.
+	API string
+	// APIVersion is Azure's api-version query parameter or Anthropic's
+	// anthropic-version header; defaulted per type.
+	APIVersion string
+	// Deployments maps a model name to its Azure deployment name
+	// (default: the model name itself).
+	Deployments map[string]string
+	// Preset names a known OpenAI-compatible server (ollama, groq, ...),
+	// which supplies its base URL and whether it needs a key.
+	Preset string
+	// Headers are extra headers sent upstream on every request; values
+	// may hold secrets and are never shown.
+	Headers map[string]string
 }
 
 // Credential is one API key of a vendor.

@@ -80,19 +80,29 @@ func (c *Config) validate() error {
 }
 
 func (v *Vendor) validate(path string) error {
+	const types = "openai, gemini, anthropic, azure, openai-compatible or mock"
 	switch v.Type {
-	case TypeOpenAI, TypeGemini, TypeMock:
+	case TypeOpenAI, TypeGemini, TypeAnthropic, TypeAzure, TypeOpenAICompatible, TypeMock:
 	case "":
-		return fmt.Errorf("%s.type: missing (want openai, gemini or mock)", path)
+		return fmt.Errorf("%s.type: missing (want %s)", path, types)
 	default:
-		return fmt.Errorf("%s.type: unknown type %q (want openai, gemini or mock)", path, v.Type)
+		return fmt.Errorf("%s.type: unknown type %q (want %s)", path, v.Type, types)
 	}
 	if v.Name == "" {
 		v.Name = v.Type
 	}
+	if err := v.validateWire(path); err != nil {
+		return err
+	}
 
 	if v.BaseURL == "" {
 		v.BaseURL = defaultBaseURL(v.Type)
+	}
+	if v.BaseURL == "" && v.Preset != "" {
+		v.BaseURL = Presets[v.Preset].BaseURL
+	}
+	if v.BaseURL == "" && (v.Type == TypeAzure || v.Type == TypeOpenAICompatible) {
+		return fmt.Errorf("%s.base_url: required for type %s", path, v.Type)
 	}
 	v.BaseURL = strings.TrimRight(v.BaseURL, "/")
 	if v.Type != TypeMock {
@@ -101,12 +111,17 @@ func (v *Vendor) validate(path string) error {
 		}
 	}
 
+	keyless := v.Type == TypeMock || (v.Type == TypeOpenAICompatible && (v.Preset == "" || Presets[v.Preset].Keyless))
 	if len(v.Credentials) == 0 {
-		if v.Type != TypeMock {
+		if !keyless {
 			return fmt.Errorf("%s.credentials: at least one credential is required for type %s", path, v.Type)
 		}
-		// A mock vendor needs no key, but routing works per credential.
-		v.Credentials = []Credential{{Key: "", Name: "mock", Weight: 1}}
+		// A keyless vendor still needs one credential: routing works per credential.
+		name := "none"
+		if v.Type == TypeMock {
+			name = "mock"
+		}
+		v.Credentials = []Credential{{Key: "", Name: name, Weight: 1}}
 	}
 	names := make(map[string]int, len(v.Credentials))
 	for j := range v.Credentials {
@@ -121,7 +136,7 @@ func (v *Vendor) validate(path string) error {
 		if cr.Weight < 0 {
 			return fmt.Errorf("%s.weight: must not be negative", cpath)
 		}
-		if cr.Key == "" && v.Type != TypeMock {
+		if cr.Key == "" && !keyless {
 			return fmt.Errorf("%s: empty key (missing, or its environment variable is empty)", cpath)
 		}
 		if k, dup := names[cr.Name]; dup {
@@ -132,6 +147,9 @@ func (v *Vendor) validate(path string) error {
 
 	if len(v.Models) == 0 {
 		v.Models = defaultModels(v.Type)
+	}
+	if len(v.Models) == 0 {
+		return fmt.Errorf("%s.models: at least one model is required for type %s", path, v.Type)
 	}
 	models := make(map[string]int, len(v.Models))
 	for j, m := range v.Models {
@@ -163,8 +181,46 @@ func defaultBaseURL(typ string) string {
 		return "https://api.openai.com/v1"
 	case TypeGemini:
 		return "https://generativelanguage.googleapis.com/v1beta/openai"
+	case TypeAnthropic:
+		return "https://api.anthropic.com/v1"
 	}
 	return ""
+}
+
+// validateWire checks and defaults the per-protocol fields.
+func (v *Vendor) validateWire(path string) error {
+	switch {
+	case v.API != "" && v.Type != TypeGemini:
+		return fmt.Errorf("%s.api: only type gemini has a choice of API", path)
+	case v.Type == TypeGemini && v.API != "" && v.API != APIOpenAI && v.API != APINative:
+		return fmt.Errorf("%s.api: unknown API %q (want openai or native)", path, v.API)
+	case len(v.Deployments) > 0 && v.Type != TypeAzure:
+		return fmt.Errorf("%s.deployments: only type azure has deployments", path)
+	case v.Preset != "" && v.Type != TypeOpenAICompatible:
+		return fmt.Errorf("%s.preset: only type openai-compatible has presets", path)
+	}
+	if v.Preset != "" {
+		if _, ok := Presets[v.Preset]; !ok {
+			return fmt.Errorf("%s.preset: unknown preset %q (want one of %s)", path, v.Preset, presetNames())
+		}
+	}
+	if v.APIVersion == "" {
+		switch v.Type {
+		case TypeAzure:
+			v.APIVersion = DefaultAzureAPIVersion
+		case TypeAnthropic:
+			v.APIVersion = DefaultAnthropicVersion
+		}
+	}
+	if v.API == APINative && v.BaseURL == "" {
+		v.BaseURL = "https://generativelanguage.googleapis.com/v1beta"
+	}
+	for k := range v.Headers {
+		if k == "" || strings.ContainsAny(k, " :\r\n") {
+			return fmt.Errorf("%s.headers: invalid header name", path)
+		}
+	}
+	return nil
 }
 
 // defaultModels returns a fresh slice on every call so no two configs share
@@ -176,6 +232,8 @@ func defaultModels(typ string) []Model {
 		names = []string{"gpt-4o-mini", "gpt-4o", "text-embedding-3-small"}
 	case TypeGemini:
 		names = []string{"gemini-2.0-flash", "gemini-2.5-flash", "text-embedding-004"}
+	case TypeAnthropic:
+		names = []string{"claude-sonnet-4-5", "claude-haiku-4-5"}
 	case TypeMock:
 		names = []string{"mock-model", "mock-embedding"}
 	}

@@ -91,7 +91,7 @@ func TestValidateErrors(t *testing.T) {
 	}{
 		{"no vendors", Config{Source: "src"}, "src: vendors: at least one vendor is required"},
 		{"unknown type", openai(func(v *Vendor) { v.Type = "OpenAI" }),
-			`src: vendors[0].type: unknown type "OpenAI" (want openai, gemini or mock)`},
+			`src: vendors[0].type: unknown type "OpenAI" (want openai, gemini, anthropic, azure, openai-compatible or mock)`},
 		{"missing type", openai(func(v *Vendor) { v.Type = "" }), "src: vendors[0].type: missing"},
 		{"bad base URL", openai(func(v *Vendor) { v.BaseURL = "//host/v1" }), "src: vendors[0].base_url: must be"},
 		{"base URL only slashes", openai(func(v *Vendor) { v.BaseURL = "///" }), "src: vendors[0].base_url: must be"},

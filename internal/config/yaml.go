@@ -107,8 +107,23 @@ func (d *yamlDecoder) config(n *yaml.Node) (*Config, error) {
 
 func (d *yamlDecoder) vendor(n *yaml.Node, path string) (Vendor, error) {
 	var v Vendor
-	f, err := d.fields(n, path, false, "name", "type", "base_url", "credentials", "models")
+	f, err := d.fields(n, path, false, "name", "type", "base_url", "credentials", "models",
+		"api", "api_version", "deployments", "preset", "headers")
 	if err != nil {
+		return v, err
+	}
+	for _, s := range []struct {
+		key string
+		dst *string
+	}{{"api", &v.API}, {"api_version", &v.APIVersion}, {"preset", &v.Preset}} {
+		if *s.dst, err = d.string(f[s.key], path+"."+s.key); err != nil {
+			return v, err
+		}
+	}
+	if v.Deployments, err = d.stringMap(f["deployments"], path+".deployments", false); err != nil {
+		return v, err
+	}
+	if v.Headers, err = d.stringMap(f["headers"], path+".headers", true); err != nil {
 		return v, err
 	}
 	if v.Name, err = d.string(f["name"], path+".name"); err != nil {
@@ -293,6 +308,34 @@ func (d *yamlDecoder) fields(n *yaml.Node, path string, secret bool, keys ...str
 		f[k.Value] = deref(val) // "key:" with no value is the same as leaving it out
 	}
 	return f, nil
+}
+
+// stringMap reads a mapping of strings. With secret set, values are never
+// quoted in errors (headers carry keys).
+func (d *yamlDecoder) stringMap(n *yaml.Node, path string, secret bool) (map[string]string, error) {
+	if n = deref(n); n == nil {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, d.errorf(n, path, "want a mapping, got %s", kind(n))
+	}
+	m := make(map[string]string, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], deref(n.Content[i+1])
+		kpath := path + "." + k.Value
+		if val == nil || val.Kind != yaml.ScalarNode {
+			return nil, d.errorf(k, kpath, "want a string value")
+		}
+		if _, dup := m[k.Value]; dup {
+			return nil, d.errorf(k, kpath, "field given twice")
+		}
+		s, err := d.string(val, kpath)
+		if err != nil {
+			return nil, err
+		}
+		m[k.Value] = s
+	}
+	return m, nil
 }
 
 func (d *yamlDecoder) list(n *yaml.Node, path string) ([]*yaml.Node, error) {

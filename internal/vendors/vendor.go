@@ -5,7 +5,9 @@ package vendors
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/genrouter/genrouter/internal/openai"
 )
@@ -53,4 +55,20 @@ type Result struct {
 type Stream interface {
 	Next() ([]byte, error)
 	Close() error
+}
+
+// NewTransport is an http.Transport sized for a gateway: many concurrent
+// long-lived requests to few hosts.
+func NewTransport() *http.Transport {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 }

@@ -249,6 +249,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id, ok := strings.CutPrefix(r.URL.Path, s.d.prefix()+"/models/"); ok && r.Method == http.MethodGet {
 		c.rec.Model = id
 	}
+	if pm, ok := s.d.(pathModeler); ok {
+		if m := pm.modelFromPath(r); m != "" {
+			c.rec.Model = m
+		}
+	}
 	c.key = s.d.apiKey(r)
 	name, authed := s.keyName(c.key)
 	if authed {
@@ -292,6 +297,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) route(c *call) {
+	if nr, ok := s.d.(nativeRouter); ok && nr.route(s, c) {
+		return
+	}
 	p := strings.TrimPrefix(c.r.URL.Path, s.d.prefix())
 	if p != c.r.URL.Path {
 		switch {
@@ -473,6 +481,19 @@ type dialect interface {
 	model(name string) any
 	modelName(m string) string // how a model is named in the catalogue
 	defaultModels() []string
+}
+
+// nativeRouter is implemented by dialects whose paths differ from OpenAI's
+// (Anthropic's /v1/messages, Gemini's models/{m}:generateContent). route
+// reports whether it handled the call; if not, OpenAI-style routing runs.
+type nativeRouter interface {
+	route(s *Server, c *call) bool
+}
+
+// pathModeler is implemented by dialects that carry the model in the URL
+// path rather than the body, so Recorded.Model is right for them too.
+type pathModeler interface {
+	modelFromPath(r *http.Request) string
 }
 
 // bearer reads "Authorization: Bearer <key>".

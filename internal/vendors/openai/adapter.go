@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/vendors"
@@ -50,7 +49,7 @@ type Adapter struct {
 func New(o Options) *Adapter {
 	c := o.Client
 	if c == nil {
-		c = &http.Client{Transport: NewTransport()}
+		c = &http.Client{Transport: vendors.NewTransport()}
 	}
 	ua := o.UserAgent
 	if ua == "" {
@@ -62,22 +61,6 @@ func New(o Options) *Adapter {
 		dialect:   o.Dialect,
 		client:    c,
 		userAgent: ua,
-	}
-}
-
-// NewTransport is an http.Transport sized for a gateway: many concurrent
-// long-lived requests to few hosts.
-func NewTransport() *http.Transport {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
 	}
 }
 
