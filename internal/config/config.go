@@ -23,10 +23,18 @@ const (
 
 // Routing strategies and unknown-model policies.
 const (
-	StrategyEven        = "even"
-	UnknownModelsPool   = "pool"
-	UnknownModelsReject = "reject"
+	StrategyEven         = "even"
+	StrategyWeighted     = "weighted"
+	StrategyRoundRobin   = "round_robin"
+	StrategyLeastBusy    = "least_busy"
+	StrategyLeastLatency = "least_latency"
+	StrategyPriority     = "priority"
+	UnknownModelsPool    = "pool"
+	UnknownModelsReject  = "reject"
 )
+
+// Strategies lists the selection strategies.
+var Strategies = []string{StrategyEven, StrategyWeighted, StrategyRoundRobin, StrategyLeastBusy, StrategyLeastLatency, StrategyPriority}
 
 // Config is the whole, validated gateway configuration.
 type Config struct {
@@ -63,6 +71,17 @@ type Vendor struct {
 	// Headers are extra headers sent upstream on every request; values
 	// may hold secrets and are never shown.
 	Headers map[string]string
+	// Priority is the vendor's tier for the priority strategy (1 is
+	// tried first); credentials may override it. Default 1.
+	Priority int
+	// HealthCheck, when its interval is set, probes each credential.
+	HealthCheck HealthCheck
+}
+
+// HealthCheck configures active probes of a vendor's credentials.
+type HealthCheck struct {
+	Interval time.Duration // 0: no probes
+	Timeout  time.Duration // default 10s
 }
 
 // Credential is one API key of a vendor.
@@ -70,6 +89,11 @@ type Credential struct {
 	Key    string
 	Name   string // defaults to the credential's index in its vendor ("0", "1", ...)
 	Weight int    // defaults to 1
+	// Priority overrides the vendor's tier for this credential (0: inherit).
+	Priority int
+	// Local limits, enforced before sending so the vendor never refuses
+	// for them; 0 means no limit.
+	RPM, TPM, MaxConcurrency int
 }
 
 // Model is a model a vendor serves, with what it can do.
@@ -80,12 +104,45 @@ type Model struct {
 	Streaming bool
 	Video     bool // accepts video input (the legacy support_video flag)
 	Embedding bool // an embeddings model (serves /v1/embeddings, not chat)
+	Weight    int  // for the weighted strategy; defaults to 1
 }
 
 // Routing says how a combination is chosen.
 type Routing struct {
-	Strategy      string // StrategyEven
+	Strategy      string // one of Strategies
 	UnknownModels string // UnknownModelsPool or UnknownModelsReject
+	// PerModel picks a strategy for requests asking for a given model.
+	PerModel map[string]string
+	// Attempts bounds the tries per model (the first one included).
+	Attempts int
+	// BackoffBase and BackoffCap shape the exponential, fully jittered
+	// pause between attempts.
+	BackoffBase, BackoffCap time.Duration
+	// Fallbacks lists, per model, the models to try once its own
+	// combinations are exhausted.
+	Fallbacks map[string][]string
+	Circuit   Circuit
+	Timeouts  Timeouts
+}
+
+// Circuit configures the breakers kept per credential and per combination.
+type Circuit struct {
+	Failures          int           // consecutive failures that open it (default 5)
+	FailureRate       float64       // failure share over Window that opens it (default 0.5)
+	MinRequests       int           // requests in Window before the rate counts (default 20)
+	Window            time.Duration // sliding window for the rate (default 60s)
+	Cooldown          time.Duration // first open period (default 30s); doubles per failed trial
+	MaxCooldown       time.Duration // cap on the open period (default 5m)
+	AuthCooldown      time.Duration // after 401/402/403 (default 5m)
+	RateLimitCooldown time.Duration // after a 429 without Retry-After (default 10s)
+}
+
+// Timeouts bound each attempt; a request header may lower them.
+type Timeouts struct {
+	Connect    time.Duration // TCP+TLS connect (default 10s)
+	FirstByte  time.Duration // until the first event, or the whole non-streamed answer (default 120s)
+	StreamIdle time.Duration // longest silence inside a stream (default 60s)
+	Total      time.Duration // a whole request, all attempts included (default 10m)
 }
 
 // Server holds HTTP-level settings.

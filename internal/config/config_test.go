@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mapEnv is a LookupFunc over a fixed map, so tests never see the real
@@ -28,7 +29,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 
 // full is a model that can do everything, as plain names get.
 func full(name string, embedding bool) Model {
-	return Model{Name: name, Tools: true, Images: true, Streaming: true, Video: true, Embedding: embedding}
+	return Model{Name: name, Tools: true, Images: true, Streaming: true, Video: true, Embedding: embedding, Weight: 1}
 }
 
 func wantErr(t *testing.T, err error, parts ...string) {
@@ -158,4 +159,13 @@ func checkNoSecret(t *testing.T, err error, secret string) {
 			t.Fatalf("error shows part of the secret %q: %v", secret[i:i+8], err)
 		}
 	}
+}
+
+// routingWith is the default routing with the given unknown-models policy.
+func routingWith(unknown string) Routing {
+	return Routing{Strategy: StrategyEven, UnknownModels: unknown, Attempts: DefaultAttempts,
+		BackoffBase: DefaultBackoffBase, BackoffCap: DefaultBackoffCap,
+		Circuit: Circuit{Failures: 5, FailureRate: 0.5, MinRequests: 20, Window: time.Minute, Cooldown: 30 * time.Second,
+			MaxCooldown: 5 * time.Minute, AuthCooldown: 5 * time.Minute, RateLimitCooldown: 10 * time.Second},
+		Timeouts: Timeouts{Connect: 10 * time.Second, FirstByte: 120 * time.Second, StreamIdle: 60 * time.Second, Total: 10 * time.Minute}}
 }

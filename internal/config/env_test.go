@@ -76,6 +76,9 @@ func TestFromEnv(t *testing.T) {
 				Routing: Routing{Strategy: StrategyEven, UnknownModels: UnknownModelsPool},
 				Server:  Server{MaxBodyBytes: DefaultMaxBodyBytes, ShutdownGrace: DefaultShutdownGrace},
 			}
+			if err := want.Validate(); err != nil { // the defaults are validate_test's business
+				t.Fatal(err)
+			}
 			if !reflect.DeepEqual(*c, want) {
 				t.Errorf("got  %+v\nwant %+v", *c, want)
 			}

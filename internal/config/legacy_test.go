@@ -112,7 +112,11 @@ func TestLoadLegacy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(c.Vendors, tt.want) {
+			wantCfg := Config{Vendors: append([]Vendor(nil), tt.want...)}
+			if err := wantCfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.Vendors, wantCfg.Vendors) {
 				t.Errorf("vendors:\ngot  %+v\nwant %+v", c.Vendors, tt.want)
 			}
 			if want := credsPath + "+" + modelsPath; c.Source != want {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate fills in defaults and checks c. Every loader ends here, so a
@@ -53,8 +55,11 @@ func (c *Config) validate() error {
 	if c.Routing.Strategy == "" {
 		c.Routing.Strategy = StrategyEven
 	}
-	if c.Routing.Strategy != StrategyEven {
-		return fmt.Errorf("routing.strategy: unknown strategy %q (want %s)", c.Routing.Strategy, StrategyEven)
+	if !slices.Contains(Strategies, c.Routing.Strategy) {
+		return fmt.Errorf("routing.strategy: unknown strategy %q (want one of %s)", c.Routing.Strategy, strings.Join(Strategies, ", "))
+	}
+	if err := c.Routing.validate(c.Vendors); err != nil {
+		return err
 	}
 	if c.Routing.UnknownModels == "" {
 		c.Routing.UnknownModels = UnknownModelsPool
@@ -133,6 +138,9 @@ func (v *Vendor) validate(path string) error {
 		if cr.Weight == 0 {
 			cr.Weight = 1
 		}
+		if cr.RPM < 0 || cr.TPM < 0 || cr.MaxConcurrency < 0 || cr.Priority < 0 {
+			return fmt.Errorf("%s: rpm, tpm, max_concurrency and priority must not be negative", cpath)
+		}
 		if cr.Weight < 0 {
 			return fmt.Errorf("%s.weight: must not be negative", cpath)
 		}
@@ -151,9 +159,25 @@ func (v *Vendor) validate(path string) error {
 	if len(v.Models) == 0 {
 		return fmt.Errorf("%s.models: at least one model is required for type %s", path, v.Type)
 	}
+	if v.Priority == 0 {
+		v.Priority = 1
+	}
+	if v.Priority < 0 || v.HealthCheck.Interval < 0 || v.HealthCheck.Timeout < 0 {
+		return fmt.Errorf("%s: priority and health_check durations must not be negative", path)
+	}
+	if v.HealthCheck.Interval > 0 && v.HealthCheck.Timeout == 0 {
+		v.HealthCheck.Timeout = 10 * time.Second
+	}
 	models := make(map[string]int, len(v.Models))
-	for j, m := range v.Models {
+	for j := range v.Models {
+		m := &v.Models[j]
 		mpath := fmt.Sprintf("%s.models[%d]", path, j)
+		if m.Weight == 0 {
+			m.Weight = 1
+		}
+		if m.Weight < 0 {
+			return fmt.Errorf("%s.weight: must not be negative", mpath)
+		}
 		if m.Name == "" {
 			return fmt.Errorf("%s.name: empty model name", mpath)
 		}
@@ -254,10 +278,86 @@ func defaultModel(name string) Model {
 		Streaming: true,
 		Video:     true,
 		Embedding: isEmbeddingName(name),
+		Weight:    1,
 	}
 }
 
 // isEmbeddingName guesses from the name whether a model serves embeddings.
 func isEmbeddingName(name string) bool {
 	return strings.Contains(strings.ToLower(name), "embed")
+}
+
+// Routing defaults.
+const (
+	DefaultAttempts    = 3
+	DefaultBackoffBase = 50 * time.Millisecond
+	DefaultBackoffCap  = 2 * time.Second
+)
+
+func (r *Routing) validate(vendors []Vendor) error {
+	for m, s := range r.PerModel {
+		if !slices.Contains(Strategies, s) {
+			return fmt.Errorf("routing.per_model.%s: unknown strategy %q (want one of %s)", m, s, strings.Join(Strategies, ", "))
+		}
+	}
+	for m, fbs := range r.Fallbacks {
+		for i, fb := range fbs {
+			if fb == "" || fb == m {
+				return fmt.Errorf("routing.fallbacks.%s[%d]: a fallback must name another model", m, i)
+			}
+		}
+	}
+	setDur := func(d *time.Duration, def time.Duration, name string) error {
+		if *d < 0 {
+			return fmt.Errorf("%s: must not be negative", name)
+		}
+		if *d == 0 {
+			*d = def
+		}
+		return nil
+	}
+	if r.Attempts < 0 {
+		return errors.New("routing.attempts: must be at least 1")
+	}
+	if r.Attempts == 0 {
+		r.Attempts = DefaultAttempts
+	}
+	c, t := &r.Circuit, &r.Timeouts
+	if c.Failures < 0 || c.MinRequests < 0 || c.FailureRate < 0 || c.FailureRate > 1 {
+		return errors.New("routing.circuit: failures and min_requests must not be negative, failure_rate must be within 0..1")
+	}
+	if c.Failures == 0 {
+		c.Failures = 5
+	}
+	if c.FailureRate == 0 {
+		c.FailureRate = 0.5
+	}
+	if c.MinRequests == 0 {
+		c.MinRequests = 20
+	}
+	for _, d := range []struct {
+		p    *time.Duration
+		def  time.Duration
+		name string
+	}{
+		{&r.BackoffBase, DefaultBackoffBase, "routing.backoff_base"},
+		{&r.BackoffCap, DefaultBackoffCap, "routing.backoff_cap"},
+		{&c.Window, time.Minute, "routing.circuit.window"},
+		{&c.Cooldown, 30 * time.Second, "routing.circuit.cooldown"},
+		{&c.MaxCooldown, 5 * time.Minute, "routing.circuit.max_cooldown"},
+		{&c.AuthCooldown, 5 * time.Minute, "routing.circuit.auth_cooldown"},
+		{&c.RateLimitCooldown, 10 * time.Second, "routing.circuit.rate_limit_cooldown"},
+		{&t.Connect, 10 * time.Second, "routing.timeouts.connect"},
+		{&t.FirstByte, 120 * time.Second, "routing.timeouts.first_byte"},
+		{&t.StreamIdle, 60 * time.Second, "routing.timeouts.stream_idle"},
+		{&t.Total, 10 * time.Minute, "routing.timeouts.total"},
+	} {
+		if err := setDur(d.p, d.def, d.name); err != nil {
+			return err
+		}
+	}
+	if c.MaxCooldown < c.Cooldown {
+		c.MaxCooldown = c.Cooldown
+	}
+	return nil
 }

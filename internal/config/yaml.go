@@ -108,9 +108,24 @@ func (d *yamlDecoder) config(n *yaml.Node) (*Config, error) {
 func (d *yamlDecoder) vendor(n *yaml.Node, path string) (Vendor, error) {
 	var v Vendor
 	f, err := d.fields(n, path, false, "name", "type", "base_url", "credentials", "models",
-		"api", "api_version", "deployments", "preset", "headers")
+		"api", "api_version", "deployments", "preset", "headers", "priority", "health_check")
 	if err != nil {
 		return v, err
+	}
+	if v.Priority, err = d.count(f["priority"], path+".priority"); err != nil {
+		return v, err
+	}
+	if hc := f["health_check"]; hc != nil {
+		hf, err := d.fields(hc, path+".health_check", false, "interval", "timeout")
+		if err != nil {
+			return v, err
+		}
+		if v.HealthCheck.Interval, err = d.duration(hf["interval"], path+".health_check.interval"); err != nil {
+			return v, err
+		}
+		if v.HealthCheck.Timeout, err = d.duration(hf["timeout"], path+".health_check.timeout"); err != nil {
+			return v, err
+		}
 	}
 	for _, s := range []struct {
 		key string
@@ -168,9 +183,17 @@ func (d *yamlDecoder) credential(n *yaml.Node, path string) (Credential, error) 
 		cr.Key = k
 		return cr, err
 	}
-	f, err := d.fields(n, path, true, "key", "name", "weight")
+	f, err := d.fields(n, path, true, "key", "name", "weight", "priority", "rpm", "tpm", "max_concurrency")
 	if err != nil {
 		return cr, err
+	}
+	for _, lim := range []struct {
+		key string
+		dst *int
+	}{{"priority", &cr.Priority}, {"rpm", &cr.RPM}, {"tpm", &cr.TPM}, {"max_concurrency", &cr.MaxConcurrency}} {
+		if *lim.dst, err = d.count(f[lim.key], path+"."+lim.key); err != nil {
+			return cr, err
+		}
 	}
 	if cr.Key, err = d.string(f["key"], path+".key"); err != nil {
 		return cr, err
@@ -198,7 +221,7 @@ func (d *yamlDecoder) model(n *yaml.Node, path string) (Model, error) {
 		name, err := d.string(n, path)
 		return defaultModel(name), err
 	}
-	f, err := d.fields(n, path, false, "name", "tools", "images", "streaming", "video", "embedding")
+	f, err := d.fields(n, path, false, "name", "tools", "images", "streaming", "video", "embedding", "weight")
 	if err != nil {
 		return Model{}, err
 	}
@@ -207,6 +230,11 @@ func (d *yamlDecoder) model(n *yaml.Node, path string) (Model, error) {
 		return Model{}, err
 	}
 	m := defaultModel(name)
+	if w, err := d.count(f["weight"], path+".weight"); err != nil {
+		return Model{}, err
+	} else if w > 0 {
+		m.Weight = w
+	}
 	for _, flag := range []struct {
 		key string
 		dst *bool
@@ -230,15 +258,122 @@ func (d *yamlDecoder) model(n *yaml.Node, path string) (Model, error) {
 
 func (d *yamlDecoder) routing(n *yaml.Node) (Routing, error) {
 	var r Routing
-	f, err := d.fields(n, "routing", false, "strategy", "unknown_models")
+	f, err := d.fields(n, "routing", false, "strategy", "unknown_models", "per_model", "attempts",
+		"backoff_base", "backoff_cap", "fallbacks", "circuit", "timeouts")
 	if err != nil {
 		return r, err
 	}
 	if r.Strategy, err = d.string(f["strategy"], "routing.strategy"); err != nil {
 		return r, err
 	}
-	r.UnknownModels, err = d.string(f["unknown_models"], "routing.unknown_models")
-	return r, err
+	if r.UnknownModels, err = d.string(f["unknown_models"], "routing.unknown_models"); err != nil {
+		return r, err
+	}
+	if r.PerModel, err = d.stringMap(f["per_model"], "routing.per_model", false); err != nil {
+		return r, err
+	}
+	if r.Attempts, err = d.count(f["attempts"], "routing.attempts"); err != nil {
+		return r, err
+	}
+	if r.BackoffBase, err = d.duration(f["backoff_base"], "routing.backoff_base"); err != nil {
+		return r, err
+	}
+	if r.BackoffCap, err = d.duration(f["backoff_cap"], "routing.backoff_cap"); err != nil {
+		return r, err
+	}
+	if fb := f["fallbacks"]; fb != nil {
+		if fb.Kind != yaml.MappingNode {
+			return r, d.errorf(fb, "routing.fallbacks", "want a mapping of model to a list of models, got %s", kind(fb))
+		}
+		r.Fallbacks = map[string][]string{}
+		for i := 0; i+1 < len(fb.Content); i += 2 {
+			k := fb.Content[i]
+			items, err := d.list(fb.Content[i+1], "routing.fallbacks."+k.Value)
+			if err != nil {
+				return r, err
+			}
+			for j, it := range items {
+				m, err := d.string(it, fmt.Sprintf("routing.fallbacks.%s[%d]", k.Value, j))
+				if err != nil {
+					return r, err
+				}
+				r.Fallbacks[k.Value] = append(r.Fallbacks[k.Value], m)
+			}
+		}
+	}
+	cf, err := d.fields(f["circuit"], "routing.circuit", false, "failures", "failure_rate", "min_requests",
+		"window", "cooldown", "max_cooldown", "auth_cooldown", "rate_limit_cooldown")
+	if err != nil {
+		return r, err
+	}
+	c := &r.Circuit
+	if c.Failures, err = d.count(cf["failures"], "routing.circuit.failures"); err != nil {
+		return r, err
+	}
+	if c.MinRequests, err = d.count(cf["min_requests"], "routing.circuit.min_requests"); err != nil {
+		return r, err
+	}
+	if rate := cf["failure_rate"]; rate != nil {
+		if rate.Kind != yaml.ScalarNode || (rate.ShortTag() != "!!float" && rate.ShortTag() != "!!int") || rate.Decode(&c.FailureRate) != nil ||
+			c.FailureRate <= 0 || c.FailureRate > 1 {
+			return r, d.errorf(rate, "routing.circuit.failure_rate", "want a number above 0 and at most 1")
+		}
+	}
+	tf, err := d.fields(f["timeouts"], "routing.timeouts", false, "connect", "first_byte", "stream_idle", "total")
+	if err != nil {
+		return r, err
+	}
+	for _, dur := range []struct {
+		n    *yaml.Node
+		path string
+		dst  *time.Duration
+	}{
+		{cf["window"], "routing.circuit.window", &c.Window},
+		{cf["cooldown"], "routing.circuit.cooldown", &c.Cooldown},
+		{cf["max_cooldown"], "routing.circuit.max_cooldown", &c.MaxCooldown},
+		{cf["auth_cooldown"], "routing.circuit.auth_cooldown", &c.AuthCooldown},
+		{cf["rate_limit_cooldown"], "routing.circuit.rate_limit_cooldown", &c.RateLimitCooldown},
+		{tf["connect"], "routing.timeouts.connect", &r.Timeouts.Connect},
+		{tf["first_byte"], "routing.timeouts.first_byte", &r.Timeouts.FirstByte},
+		{tf["stream_idle"], "routing.timeouts.stream_idle", &r.Timeouts.StreamIdle},
+		{tf["total"], "routing.timeouts.total", &r.Timeouts.Total},
+	} {
+		if *dur.dst, err = d.duration(dur.n, dur.path); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// count reads a whole number that must be at least 1 when given.
+func (d *yamlDecoder) count(n *yaml.Node, path string) (int, error) {
+	v, set, err := d.int(n, path)
+	if err != nil {
+		return 0, err
+	}
+	if set && v < 1 {
+		return 0, d.errorf(n, path, "must be at least 1")
+	}
+	return int(v), nil
+}
+
+// duration reads a Go duration string ("30s", "1m30s") that must be positive.
+func (d *yamlDecoder) duration(n *yaml.Node, path string) (time.Duration, error) {
+	if n = deref(n); n == nil {
+		return 0, nil
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		return 0, d.errorf(n, path, "want a duration like 30s, got %s", kind(n))
+	}
+	s, err := d.string(n, path)
+	if err != nil {
+		return 0, err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return 0, d.errorf(n, path, "want a positive duration like 30s or 1m, got %q", s)
+	}
+	return v, nil
 }
 
 func (d *yamlDecoder) server(n *yaml.Node) (Server, error) {

@@ -184,7 +184,12 @@ server:
 				t.Fatal(err)
 			}
 			tt.want.Source = path
-			if !reflect.DeepEqual(*got, tt.want) {
+			want := tt.want
+			want.Vendors = append([]Vendor(nil), tt.want.Vendors...)
+			if err := want.Validate(); err != nil { // the defaults are validate_test's business
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("got  %+v\nwant %+v", *got, tt.want)
 			}
 		})
@@ -286,7 +291,7 @@ func TestLoadErrors(t *testing.T) {
 
 		// Routing and server.
 		{"unknown strategy", "vendors:\n" + ok + "routing: {strategy: random}",
-			[]string{`config.yaml: routing.strategy: unknown strategy "random" (want even)`}},
+			[]string{`config.yaml: routing.strategy: unknown strategy "random" (want one of even, weighted, round_robin, least_busy, least_latency, priority)`}},
 		{"unknown unknown_models", "vendors:\n" + ok + "routing: {unknown_models: drop}",
 			[]string{`routing.unknown_models: unknown policy "drop" (want pool or reject)`}},
 		{"zero max_body_bytes", "vendors:\n" + ok + "server: {max_body_bytes: 0}", []string{"server.max_body_bytes: must be greater than 0"}},

@@ -76,6 +76,11 @@ type Fault struct {
 	// ErrorEventAfter sends `data: {"error":{...}}` after this many stream
 	// events and ends the stream without [DONE]. Streaming only.
 	ErrorEventAfter int
+	// StallAfter goes silent after this many stream events, keeping the
+	// connection open until the client leaves. Streaming only.
+	StallAfter int
+	// Headers are set on the response (rate-limit headers and the like).
+	Headers map[string]string
 }
 
 // Server is the fake vendor. It is an http.Handler and safe for concurrent
@@ -281,6 +286,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
+		for k, v := range f.Headers {
+			w.Header().Set(k, v)
+		}
 		if f.Delay > 0 && !c.wait(f.Delay) {
 			return
 		}
@@ -380,7 +388,7 @@ type call struct {
 // replacing the answer.
 func (c *call) streamFault() bool {
 	f := c.fault
-	return f != nil && c.rec.Stream && (f.CutAfter > 0 || f.ErrorEventAfter > 0)
+	return f != nil && c.rec.Stream && (f.CutAfter > 0 || f.ErrorEventAfter > 0 || f.StallAfter > 0)
 }
 
 // cancel counts this request as abandoned by its client, once.

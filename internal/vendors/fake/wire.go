@@ -147,6 +147,10 @@ func (c *call) stream(events []any) {
 			c.cut(rc)
 			return
 		}
+		if f != nil && f.StallAfter > 0 && i == min(f.StallAfter, len(events)) {
+			c.wait(-1) // go silent until the client leaves
+			return
+		}
 		if f != nil && f.ErrorEventAfter > 0 && i == min(f.ErrorEventAfter, len(events)) {
 			status := f.Status
 			if status == 0 {
