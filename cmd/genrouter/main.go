@@ -49,6 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
+	case "bench-upstream", "bench-proxy":
+		return benchHidden(args[0], args[1:], stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "genrouter", version)
 		return 0
@@ -118,11 +122,28 @@ func serve(args []string, stderr io.Writer) int {
 	if cfg.Mocked() {
 		log.Warn("no vendor is configured (set OPENAI_API_KEY or GEMINI_API_KEY, or use --config): answers are MOCKED by the built-in mock vendor")
 	}
-	srv, err := server.New(cfg, server.Options{Logger: log, Version: version})
+	var srv *server.Server
+	reload := func() error {
+		next, err := cf.load()
+		if err != nil {
+			log.Error("config reload refused; the old config keeps serving", "error", err)
+			return err
+		}
+		next.Listen = cfg.Listen // the socket stays; a new address needs a restart
+		if err := srv.Load(next); err != nil {
+			log.Error("config reload refused; the old config keeps serving", "error", err)
+			return err
+		}
+		log.Info("config reloaded", "config", next.Source, "combinations", countCombinations(next))
+		return nil
+	}
+	srv, err = server.New(cfg, server.Options{Logger: log, Version: version, Reload: reload,
+		AdminKey: os.Getenv("GENROUTER_MASTER_KEY")})
 	if err != nil {
 		fmt.Fprintln(stderr, "genrouter:", err)
 		return 1
 	}
+	defer srv.Close()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "genrouter:", err)
@@ -141,11 +162,23 @@ func serve(args []string, stderr io.Writer) int {
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("genrouter listening", "addr", ln.Addr().String(), "version", version,
 		"config", cfg.Source, "vendors", len(cfg.Vendors), "combinations", countCombinations(cfg))
-	select {
-	case err := <-errc:
-		log.Error("server stopped", "error", err)
-		return 1
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	watch := cf.watch(ctx, 2*time.Second)
+wait:
+	for {
+		select {
+		case err := <-errc:
+			log.Error("server stopped", "error", err)
+			return 1
+		case <-hup:
+			reload()
+		case <-watch:
+			reload()
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	stop() // a second signal kills at once
 	log.Info("shutting down: waiting for in-flight requests", "grace", cfg.Server.ShutdownGrace.String())
@@ -157,6 +190,48 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// watch reports changes to the config files, polling their size and
+// modification time (no inotify dependency, works on every filesystem).
+func (c *configFlags) watch(ctx context.Context, every time.Duration) <-chan struct{} {
+	paths := []string{c.path, c.credentials, c.models}
+	stamp := func() string {
+		var s string
+		for _, p := range paths {
+			if p == "" {
+				continue
+			}
+			if fi, err := os.Stat(p); err == nil {
+				s += fmt.Sprintf("%s:%d:%d;", p, fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+		return s
+	}
+	out := make(chan struct{}, 1)
+	if c.path == "" && c.credentials == "" {
+		return out // zero config: nothing to watch
+	}
+	last := stamp()
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if now := stamp(); now != last {
+					last = now
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return out
 }
 
 func countCombinations(cfg *config.Config) int {

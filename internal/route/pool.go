@@ -26,10 +26,14 @@ type Combination struct {
 	Vendor     *Vendor
 	Credential string // the credential's name: safe to show
 	Key        string // the secret itself: never shown
-	Weight     int
+	Weight     int    // credential weight × model weight
+	Priority   int    // the credential's tier, else the vendor's
 	Model      config.Model
 	// quoted is Model.Name as a JSON string literal, ready to splice.
 	quoted []byte
+	// cred and combo are the health of the credential and of this
+	// combination; they outlive config reloads.
+	cred, combo *circuit
 }
 
 // QuotedModel is the model name as a JSON string literal.
@@ -65,8 +69,14 @@ type listKey struct {
 // AdapterFunc builds the adapter for a configured vendor.
 type AdapterFunc func(config.Vendor) (vendors.Adapter, error)
 
-// NewPool builds the pool from a validated config.
-func NewPool(cfg *config.Config, adapter AdapterFunc) (*Pool, error) {
+// NewPool builds the pool from a validated config. Circuits come from
+// health, so a reload keeps the state of credentials that did not change;
+// nil starts afresh.
+func NewPool(cfg *config.Config, adapter AdapterFunc, health *Health) (*Pool, error) {
+	if health == nil {
+		health = NewHealth()
+	}
+	live := map[string]bool{}
 	p := &Pool{
 		rejectUnknown: cfg.Routing.UnknownModels == config.UnknownModelsReject,
 		lists:         map[listKey][]*Combination{},
@@ -84,9 +94,19 @@ func NewPool(cfg *config.Config, adapter AdapterFunc) (*Pool, error) {
 		p.vendorFilters[vc.Name] = true
 		p.vendorFilters[vc.Type] = true
 		for _, cr := range vc.Credentials {
+			credID := vc.Name + "\x00" + vc.BaseURL + "\x00" + cr.Name + "\x00" + cr.Key
+			cred := health.credential(credID, cr)
+			live[credID] = true
+			prio := cr.Priority
+			if prio == 0 {
+				prio = vc.Priority
+			}
 			for _, m := range vc.Models {
+				comboID := credID + "\x00" + m.Name
+				live[comboID] = true
 				c := &Combination{ID: len(p.all), Vendor: v, Credential: cr.Name, Key: cr.Key,
-					Weight: cr.Weight, Model: m, quoted: openai.Quote(m.Name)}
+					Weight: max(1, cr.Weight) * max(1, m.Weight), Priority: prio, Model: m, quoted: openai.Quote(m.Name),
+					cred: cred, combo: health.combination(comboID)}
 				p.all = append(p.all, c)
 				for _, f := range []string{"", v.Name, v.Type} {
 					p.add(listKey{f, m.Name, m.Embedding}, c)
@@ -96,6 +116,7 @@ func NewPool(cfg *config.Config, adapter AdapterFunc) (*Pool, error) {
 		}
 	}
 	p.vendorNames = strings.Join(names, ", ")
+	health.keep(live)
 	return p, nil
 }
 

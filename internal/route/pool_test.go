@@ -27,7 +27,7 @@ func testPool(t *testing.T, unknown string) *Pool {
 				Models: []config.Model{model("gemini-2.0-flash"), model("gpt-4o")}},
 		},
 	}
-	p, err := NewPool(cfg, func(config.Vendor) (vendors.Adapter, error) { return mock.New(), nil })
+	p, err := NewPool(cfg, func(config.Vendor) (vendors.Adapter, error) { return mock.New(), nil }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

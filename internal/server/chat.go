@@ -12,7 +12,6 @@ import (
 
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
-	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/tidwall/gjson"
 )
 
@@ -24,6 +23,7 @@ type exchange struct {
 	asked      string
 	combo      *route.Combination
 	status     int
+	attempts   int
 	errCode    string
 	stream     bool
 	ttfb       time.Duration
@@ -56,33 +56,22 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, e)
 		return
 	}
-	cands, e := st.pool.Candidates(route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs()})
-	if e != nil {
-		x.fail(w, e)
-		return
-	}
-	c := st.selector.Select(cands)
-	x.combo = c
-	setServedBy(w, c)
-	call := &vendors.Call{
-		Key: c.Key, Model: c.Model.Name, Body: openai.SetModel(body, c.QuotedModel()),
-		Chat: &req, Stream: req.Stream, IncludeUsage: req.IncludeUsage(),
-	}
-	ctx := r.Context()
-	res, err := c.Vendor.Adapter.Chat(ctx, call)
+	t := limits(r, st.cfg.Routing.Timeouts)
+	ctx, cancel := withTotal(r, t)
+	defer cancel()
+	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs()}
+	j := &job{body: body, chat: &req, stream: req.Stream, includeUsage: req.IncludeUsage()}
+	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {
-		if ctx.Err() != nil {
-			x.clientGone = true
-			return
-		}
-		x.fail(w, asAPIError(err))
+		x.failDispatch(w, r.Context(), err)
 		return
 	}
 	asked := openai.Quote(req.Model)
-	if !req.Stream {
+	if ans.stream == nil {
 		x.ttfb = time.Since(x.start)
-		out := openai.SetModel(res.Body, asked)
+		out := openai.SetModel(ans.body, asked)
 		x.usage(out)
+		ans.lease.Done(nil, x.promptTok+x.complTok)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		w.WriteHeader(http.StatusOK)
@@ -90,24 +79,18 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		w.Write(out)
 		return
 	}
-	s.relay(ctx, w, res.Stream, asked, x)
+	err = s.relay(ctx, w, ans, asked, x)
+	ans.lease.Done(err, x.promptTok+x.complTok)
 }
 
 // relay copies a stream to the client event by event, flushing each one.
-// Headers wait for the first event, so a stream that fails before
-// producing anything still gets a proper HTTP error.
-func (s *Server) relay(ctx context.Context, w http.ResponseWriter, st vendors.Stream, asked []byte, x *exchange) {
+// The first event was read during dispatch, so a stream that failed before
+// producing anything was retried or answered with a proper HTTP error. It
+// returns the error that broke the stream after it started, if any.
+func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, asked []byte, x *exchange) error {
+	st := ans.stream
 	defer st.Close()
 	rc := http.NewResponseController(w)
-	first, err := st.Next()
-	if err != nil && err != io.EOF {
-		if ctx.Err() != nil {
-			x.clientGone = true
-			return
-		}
-		x.fail(w, asAPIError(err))
-		return
-	}
 	x.ttfb = time.Since(x.start)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -116,8 +99,17 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, st vendors.St
 	w.WriteHeader(http.StatusOK)
 	x.status = http.StatusOK
 
+	// A silent vendor is cut off after the idle timeout: the timer is
+	// pushed back by every event.
+	idle := time.AfterFunc(ans.idle, func() { ans.lease.Cancel(route.ErrStreamIdleTimeout) })
+	defer idle.Stop()
+
+	var err error
+	d := ans.first
+	if d == nil {
+		err = io.EOF
+	}
 	b := make([]byte, 0, 4096) // one event at a time, reused
-	d := first
 	for err == nil {
 		if bytes.Contains(d, []byte(`"usage":{`)) {
 			x.usage(d)
@@ -127,28 +119,37 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, st vendors.St
 		b = append(b, "\n\n"...)
 		if _, werr := w.Write(b); werr != nil {
 			x.clientGone = true
-			return
+			return nil
 		}
 		if rc.Flush() != nil {
 			x.clientGone = true
-			return
+			return nil
 		}
 		d, err = st.Next()
+		idle.Reset(ans.idle)
 	}
 	switch {
 	case err == io.EOF:
 		w.Write([]byte("data: [DONE]\n\n"))
-	case ctx.Err() != nil:
+		rc.Flush()
+		return nil
+	case ctx.Err() != nil && !errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout):
+		if errors.Is(context.Cause(ctx), route.ErrTotalTimeout) {
+			err = errorf(http.StatusGatewayTimeout, "request_timeout", "", "the stream did not complete within the gateway's total timeout")
+			break
+		}
 		x.clientGone = true
-		return
-	default:
-		// The stream broke after it started: say so in-band, as OpenAI
-		// does, and do not pretend it finished with [DONE].
-		e := asAPIError(err)
-		x.errCode = code(e)
-		w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
+		return nil
+	case errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout):
+		err = errorf(http.StatusGatewayTimeout, "stream_idle_timeout", "", "the vendor's stream went silent for longer than %s", ans.idle)
 	}
+	// The stream broke after it started: say so in-band, as OpenAI does,
+	// and do not pretend it finished with [DONE].
+	e := asAPIError(err)
+	x.errCode = code(e)
+	w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
 	rc.Flush()
+	return err
 }
 
 func (x *exchange) fail(w http.ResponseWriter, e *openai.Error) {

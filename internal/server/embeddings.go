@@ -8,7 +8,6 @@ import (
 
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
-	"github.com/genrouter/genrouter/internal/vendors"
 )
 
 // embeddings serves POST /v1/embeddings, routed like chat among the
@@ -43,27 +42,18 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, errorf(http.StatusBadRequest, "missing_required_parameter", "input", "input must be a non-empty string or array"))
 		return
 	}
-	cands, e := st.pool.Candidates(route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Embedding: true})
-	if e != nil {
-		x.fail(w, e)
-		return
-	}
-	c := st.selector.Select(cands)
-	x.combo = c
-	setServedBy(w, c)
-	res, err := c.Vendor.Adapter.Embed(r.Context(), &vendors.Call{
-		Key: c.Key, Model: c.Model.Name, Body: openai.SetModel(body, c.QuotedModel()),
-	})
+	t := limits(r, st.cfg.Routing.Timeouts)
+	ctx, cancel := withTotal(r, t)
+	defer cancel()
+	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Embedding: true}
+	ans, err := s.dispatch(ctx, st, w, q, &job{body: body, embed: true}, t, x)
 	if err != nil {
-		if r.Context().Err() != nil {
-			x.clientGone = true
-			return
-		}
-		x.fail(w, asAPIError(err))
+		x.failDispatch(w, r.Context(), err)
 		return
 	}
+	ans.lease.Done(nil, 0)
 	x.ttfb = time.Since(x.start)
-	out := openai.SetModel(res.Body, openai.Quote(req.Model))
+	out := openai.SetModel(ans.body, openai.Quote(req.Model))
 	x.usage(out)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))

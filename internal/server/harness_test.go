@@ -61,7 +61,10 @@ func startGateway(t *testing.T, cfg *config.Config) *gateway {
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.Start()
-	t.Cleanup(hs.Close)
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+	})
 	return &gateway{URL: hs.URL + "/v1", srv: srv, logs: logs}
 }
 
@@ -77,14 +80,20 @@ func vendorOf(name, typ, baseURL string, keys []string, models ...string) config
 	return v
 }
 
+// configOf builds a validated config; the routing defaults apply unless
+// a test sets them before starting the gateway (call Validate again then).
 func configOf(unknown string, vs ...config.Vendor) *config.Config {
-	return &config.Config{
+	c := &config.Config{
 		Source:  "test",
 		Listen:  "127.0.0.1:0",
 		Vendors: vs,
 		Routing: config.Routing{Strategy: config.StrategyEven, UnknownModels: unknown},
 		Server:  config.Server{MaxBodyBytes: 1 << 20, ShutdownGrace: time.Second},
 	}
+	if err := c.Validate(); err != nil {
+		panic(err)
+	}
+	return c
 }
 
 func sdk(g *gateway, opts ...option.RequestOption) *openai.Client {

@@ -4,10 +4,12 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,34 +27,43 @@ type Options struct {
 	Version string
 	// Adapter overrides how vendors are built (tests); nil uses the real ones.
 	Adapter route.AdapterFunc
+	// Reload re-reads the config from where it came; POST /admin/reload
+	// calls it. Nil: reloading is not available.
+	Reload func() error
+	// AdminKey, when set, guards /admin endpoints.
+	AdminKey string
 }
 
 // Server serves the gateway's HTTP API. The config-derived state sits
 // behind an atomic pointer so a reload swaps it without locks, and every
 // request keeps the state it started with.
 type Server struct {
-	state   atomic.Pointer[state]
-	log     *slog.Logger
-	version string
-	started time.Time
-	adapter route.AdapterFunc
-	buffers sync.Pool // request bodies
+	state    atomic.Pointer[state]
+	log      *slog.Logger
+	version  string
+	started  time.Time
+	opts     Options
+	circuits *route.Health // outlive reloads
+	buffers  sync.Pool     // request bodies
+
+	mu       sync.Mutex // serialises Load
+	adapters map[string]vendors.Adapter
+	probes   context.CancelFunc
+	probing  sync.WaitGroup
 }
 
 type state struct {
-	cfg      *config.Config
-	pool     *route.Pool
-	selector route.Selector
+	cfg    *config.Config
+	router *route.Router
 }
 
-// New builds a server from a validated config.
+// New builds a server from a validated config. Close stops its background
+// work (health probes).
 func New(cfg *config.Config, o Options) (*Server, error) {
-	s := &Server{log: o.Logger, version: o.Version, started: time.Now(), adapter: o.Adapter}
+	s := &Server{log: o.Logger, version: o.Version, started: time.Now(), opts: o,
+		circuits: route.NewHealth(), adapters: map[string]vendors.Adapter{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.adapter == nil {
-		s.adapter = NewAdapter(o.Version)
 	}
 	if err := s.Load(cfg); err != nil {
 		return nil, err
@@ -60,33 +71,91 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	return s, nil
 }
 
-// Load swaps in a new config; requests in flight finish on the old one.
+// Load swaps in a new config atomically; requests in flight finish on the
+// old one, and credentials that did not change keep their circuit state.
 func (s *Server) Load(cfg *config.Config) error {
-	pool, err := route.NewPool(cfg, s.adapter)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	build := s.opts.Adapter
+	used := map[string]vendors.Adapter{}
+	if build == nil {
+		real := NewAdapter(s.version, cfg.Routing.Timeouts.Connect)
+		build = func(v config.Vendor) (vendors.Adapter, error) {
+			// Keep an unchanged vendor's adapter, and with it its warm
+			// connections.
+			key := fingerprint(v, cfg.Routing.Timeouts.Connect)
+			if a, ok := s.adapters[key]; ok {
+				used[key] = a
+				return a, nil
+			}
+			a, err := real(v)
+			if err == nil {
+				used[key] = a
+			}
+			return a, err
+		}
+	}
+	pool, err := route.NewPool(cfg, build, s.circuits)
 	if err != nil {
 		return err
 	}
-	sel, err := route.NewSelector(cfg.Routing.Strategy)
+	router, err := route.NewRouter(pool, cfg.Routing)
 	if err != nil {
 		return err
 	}
-	s.state.Store(&state{cfg: cfg, pool: pool, selector: sel})
+	s.state.Store(&state{cfg: cfg, router: router})
+	for key, a := range s.adapters {
+		if _, ok := used[key]; !ok {
+			if c, ok := a.(interface{ CloseIdleConnections() }); ok {
+				c.CloseIdleConnections()
+			}
+		}
+	}
+	if s.opts.Adapter == nil {
+		s.adapters = used
+	}
+	s.startProbes(router, cfg)
 	return nil
 }
 
+// Close stops background work. It does not touch the HTTP server.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.probes != nil {
+		s.probes()
+		s.probes = nil
+	}
+	s.probing.Wait()
+}
+
+func fingerprint(v config.Vendor, connect time.Duration) string {
+	h := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%v|%v", v.Type, v.Name, v.BaseURL, v.API, v.APIVersion, v.Preset, v.Deployments, connect)
+	keys := make([]string, 0, len(v.Headers))
+	for k := range v.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		h += "|" + k + "=" + v.Headers[k]
+	}
+	return h
+}
+
 // NewAdapter returns the function that builds the real adapter per vendor type.
-func NewAdapter(version string) route.AdapterFunc {
+func NewAdapter(version string, connect time.Duration) route.AdapterFunc {
 	ua := "genrouter/" + version
 	return func(v config.Vendor) (vendors.Adapter, error) {
+		client := &http.Client{Transport: vendors.NewTransportWith(connect)}
 		switch v.Type {
-		case config.TypeOpenAI:
-			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, UserAgent: ua}), nil
+		case config.TypeOpenAI, config.TypeOpenAICompatible:
+			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, UserAgent: ua, Client: client, Headers: v.Headers}), nil
 		case config.TypeGemini:
-			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, Dialect: vopenai.DialectGemini, UserAgent: ua}), nil
+			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, Dialect: vopenai.DialectGemini, UserAgent: ua, Client: client, Headers: v.Headers}), nil
 		case config.TypeMock:
 			return mock.New(), nil
 		}
-		return nil, fmt.Errorf("unsupported vendor type %q", v.Type)
+		return nil, fmt.Errorf("vendor type %q is not supported yet", v.Type)
 	}
 }
 
@@ -100,6 +169,9 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(prefix+"/models/{id...}", only(http.MethodGet, s.model))
 	}
 	mux.Handle("/health", only(http.MethodGet, s.health))
+	mux.Handle("/health/live", only(http.MethodGet, s.live))
+	mux.Handle("/health/ready", only(http.MethodGet, s.ready))
+	mux.Handle("/admin/reload", only(http.MethodPost, s.admin(s.reload)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "not_found", "", "unknown path %s %s", r.Method, r.URL.Path))
 	})

@@ -48,6 +48,12 @@ type Result struct {
 	Header http.Header
 }
 
+// Prober is implemented by adapters that can check a credential cheaply
+// (listing models, say) for active health checks.
+type Prober interface {
+	Probe(ctx context.Context, key string) error
+}
+
 // Stream yields one SSE data payload (a JSON chunk, without "data: ") per
 // call to Next. Next returns io.EOF after the vendor's end of stream, and any
 // other error when the stream broke: a stream never ends silently. The slice
@@ -59,8 +65,12 @@ type Stream interface {
 
 // NewTransport is an http.Transport sized for a gateway: many concurrent
 // long-lived requests to few hosts.
-func NewTransport() *http.Transport {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+func NewTransport() *http.Transport { return NewTransportWith(10 * time.Second) }
+
+// NewTransportWith is NewTransport with a given connect (and TLS handshake)
+// timeout.
+func NewTransportWith(connect time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
@@ -68,7 +78,7 @@ func NewTransport() *http.Transport {
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
+		TLSHandshakeTimeout:   connect,
 		ExpectContinueTimeout: time.Second,
 	}
 }

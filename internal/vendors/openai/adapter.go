@@ -35,11 +35,15 @@ type Options struct {
 	Dialect   Dialect
 	Client    *http.Client // nil: a client tuned for LLM traffic
 	UserAgent string
+	// Headers are sent on every request (a vendor's extra headers).
+	Headers map[string]string
 }
 
 // Adapter sends OpenAI-format requests to one vendor.
 type Adapter struct {
 	chatURL, embedURL string
+	modelsURL         string
+	headers           map[string]string
 	dialect           Dialect
 	client            *http.Client
 	userAgent         string
@@ -57,6 +61,8 @@ func New(o Options) *Adapter {
 	}
 	return &Adapter{
 		chatURL:   o.BaseURL + "/chat/completions",
+		modelsURL: o.BaseURL + "/models",
+		headers:   o.Headers,
 		embedURL:  o.BaseURL + "/embeddings",
 		dialect:   o.Dialect,
 		client:    c,
@@ -121,6 +127,9 @@ func (a *Adapter) post(ctx context.Context, url string, c *vendors.Call, body []
 		h.Set("Accept", "text/event-stream")
 	} else {
 		h.Set("Accept", "application/json")
+	}
+	for k, v := range a.headers {
+		h.Set(k, v)
 	}
 	for k, v := range c.Header {
 		h[k] = v

@@ -1,0 +1,558 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/openai"
+)
+
+// Causes of cancellation the router and server set on request contexts.
+var (
+	ErrFirstByteTimeout  = errors.New("no first byte from the vendor in time")
+	ErrStreamIdleTimeout = errors.New("the vendor's stream went silent for too long")
+	ErrTotalTimeout      = errors.New("the request took longer than its total timeout")
+)
+
+// Router runs requests over the pool: it picks a combination, calls it,
+// and on failure moves on to another one, keeping circuits up to date.
+type Router struct {
+	Pool     *Pool
+	cfg      config.Routing
+	def      Selector
+	perModel map[string]Selector
+}
+
+// NewRouter wraps a pool with the routing config.
+func NewRouter(p *Pool, cfg config.Routing) (*Router, error) {
+	def, err := NewSelector(cfg.Strategy)
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{Pool: p, cfg: cfg, def: def, perModel: map[string]Selector{}}
+	for m, s := range cfg.PerModel {
+		if r.perModel[m], err = NewSelector(s); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Config returns the routing config in force.
+func (r *Router) Config() *config.Routing { return &r.cfg }
+
+// CallFunc sends one attempt. It returns nil once the answer has started
+// (a whole body, or a stream's first event), so failover ends there.
+type CallFunc func(ctx context.Context, c *Combination) error
+
+// Lease is a successful attempt whose answer is still being delivered. Its
+// Done must be called when delivery ends.
+type Lease struct {
+	Combo    *Combination
+	Attempts int
+	Fallback string // the fallback model that served, if any
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	r      *Router
+	est    int64
+	done   bool
+}
+
+// Context is the attempt's context: cancel it (Cancel) to stop the
+// upstream call, e.g. on a stream idle timeout.
+func (l *Lease) Context() context.Context { return l.ctx }
+
+// Cancel stops the upstream call with a cause.
+func (l *Lease) Cancel(cause error) { l.cancel(cause) }
+
+// Done ends the lease. err is a failure after the answer started (a
+// broken stream), which counts against the combination; tokens corrects
+// the local token estimate.
+func (l *Lease) Done(err error, tokens int64) {
+	if l.done {
+		return
+	}
+	l.done = true
+	now := time.Now()
+	c := l.Combo
+	c.cred.inFlight.Add(-1)
+	c.combo.inFlight.Add(-1)
+	c.cred.limits.Load().done(now, l.est, tokens)
+	if err != nil && l.ctx.Err() == nil || errors.Is(context.Cause(l.ctx), ErrStreamIdleTimeout) {
+		c.combo.failure(&l.r.cfg.Circuit, now, classOf(err))
+	}
+	l.cancel(context.Canceled)
+}
+
+// Do runs call until a combination answers, an error is the client's own,
+// or attempts, candidates or time run out. The error it returns is an
+// *openai.Error ready for the client, or the context's error when the
+// client went away. attempts counts the calls made.
+func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Duration, call CallFunc) (lease *Lease, attempts int, err error) {
+	models := append([]string{q.Model}, r.cfg.Fallbacks[q.Model]...)
+	tried := map[*Combination]bool{}
+	var last *Combination
+	var lastErr *openai.Error
+	for mi, model := range models {
+		q.Model = model
+		cands, e := r.Pool.Candidates(q)
+		if e != nil {
+			if mi == 0 {
+				return nil, attempts, e
+			}
+			continue // a fallback nobody serves: try the next
+		}
+		sel := r.selector(models[0])
+		spins := 0
+		for n := 0; n < r.cfg.Attempts; {
+			if ctx.Err() != nil {
+				return nil, attempts, r.ctxError(ctx)
+			}
+			now := time.Now()
+			avail := available(cands, tried, now, est)
+			if len(avail) == 0 {
+				// Wait for a cooldown that ends soon rather than fail;
+				// otherwise move on to the fallbacks.
+				wait, _ := earliest(cands, tried, now, est)
+				if wait <= 0 || wait > r.cfg.BackoffCap || sleep(ctx, wait) != nil {
+					break
+				}
+				continue
+			}
+			c, sl := r.pick(sel, preferred(avail, last), now, est)
+			if c == nil {
+				if spins++; spins > 3 {
+					break // every slot keeps going to concurrent requests
+				}
+				continue
+			}
+			if attempts > 0 {
+				if err := sleep(ctx, r.backoff(attempts)); err != nil {
+					r.release(c, sl, est)
+					return nil, attempts, r.ctxError(ctx)
+				}
+			}
+			attempts++
+			n++
+			tried[c] = true
+			last = c
+			actx, cancel := context.WithCancelCause(ctx)
+			timer := time.AfterFunc(firstByte, func() { cancel(ErrFirstByteTimeout) })
+			start := time.Now()
+			err := call(actx, c)
+			timer.Stop()
+			if err == nil {
+				c.cred.success(&r.cfg.Circuit, time.Now())
+				c.combo.success(&r.cfg.Circuit, time.Now())
+				c.combo.observeTTFB(time.Since(start))
+				l := &Lease{Combo: c, Attempts: attempts, ctx: actx, cancel: cancel, r: r, est: est}
+				if mi > 0 {
+					l.Fallback = model
+				}
+				return l, attempts, nil
+			}
+			cause := context.Cause(actx)
+			cancel(context.Canceled)
+			if ctx.Err() != nil {
+				r.release(c, sl, est) // the client left: that says nothing about the vendor
+				return nil, attempts, r.ctxError(ctx)
+			}
+			apiErr := r.judge(c, err, cause)
+			r.release(c, sl, est)
+			lastErr = apiErr
+			if !retryable(apiErr.Status) && !isAuth(apiErr.Status) {
+				return nil, attempts, apiErr // the request itself is wrong
+			}
+		}
+	}
+	if lastErr != nil {
+		if lastErr.RetryAfter == "" {
+			if wait, _ := earliestAll(r, q, models, tried); wait > 0 {
+				lastErr.RetryAfter = seconds(wait)
+			}
+		}
+		return nil, attempts, lastErr
+	}
+	return nil, attempts, r.unavailable(q, models)
+}
+
+// judge records a failed attempt on the circuits and returns the error to
+// remember.
+func (r *Router) judge(c *Combination, err, cause error) *openai.Error {
+	now := time.Now()
+	cfg := &r.cfg.Circuit
+	var e *openai.Error
+	switch {
+	case errors.Is(cause, ErrFirstByteTimeout):
+		e = openai.NewError(http.StatusGatewayTimeout, openai.TypeServer, "upstream_timeout", "",
+			"the vendor sent nothing within the first-byte timeout")
+	case errors.As(err, &e):
+	default:
+		e = openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_error", "", "the request to the vendor failed")
+	}
+	class := classOf(e)
+	switch {
+	case e.Status == http.StatusTooManyRequests:
+		d := parseRetryAfter(e.RetryAfter)
+		if d <= 0 {
+			d = cfg.RateLimitCooldown
+		}
+		c.cred.coolDown(cfg, now, d, ReasonRateLimited, class)
+	case isAuth(e.Status):
+		c.cred.coolDown(cfg, now, cfg.AuthCooldown, ReasonAuth, class)
+	case retryable(e.Status):
+		c.combo.failure(cfg, now, class)
+		if e.Code != nil && (*e.Code == "upstream_unreachable" || *e.Code == "upstream_timeout") {
+			c.cred.failure(cfg, now, class)
+		}
+	default:
+		// The vendor answered; the request was at fault. That says the
+		// combination works, which also settles a half-open trial.
+		c.cred.success(cfg, now)
+		c.combo.success(cfg, now)
+	}
+	return e
+}
+
+// ObserveHeaders reads OpenAI-style rate-limit headers of a successful
+// answer: a credential with nothing remaining is skipped until its reset.
+func (r *Router) ObserveHeaders(c *Combination, h http.Header) {
+	if h == nil {
+		return
+	}
+	for _, kind := range [...]string{"requests", "tokens"} {
+		if h.Get("X-Ratelimit-Remaining-"+kind) != "0" {
+			continue
+		}
+		d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-" + kind))
+		if err != nil || d <= 0 {
+			d = r.cfg.Circuit.RateLimitCooldown
+		}
+		c.cred.coolDown(&r.cfg.Circuit, time.Now(), d, ReasonRateLimited, "vendor_rate_limited")
+	}
+}
+
+// pick selects a candidate and claims its slots (half-open trials, local
+// limits, in-flight counts). It returns nil if every candidate was lost to
+// a concurrent request.
+func (r *Router) pick(sel Selector, avail []*Combination, now time.Time, est int64) (*Combination, slot) {
+	for len(avail) > 0 {
+		c := sel.Select(avail)
+		if sl, ok := r.claim(c, now, est); ok {
+			return c, sl
+		}
+		avail = without(avail, c)
+	}
+	return nil, slot{}
+}
+
+// slot says which half-open trials an attempt holds.
+type slot struct{ cred, combo bool }
+
+func (r *Router) claim(c *Combination, now time.Time, est int64) (slot, bool) {
+	n := now.UnixNano()
+	var sl slot
+	var ok bool
+	if ok, sl.cred = c.cred.claim(n); !ok {
+		return slot{}, false
+	}
+	if ok, sl.combo = c.combo.claim(n); !ok {
+		c.cred.release(sl.cred)
+		return slot{}, false
+	}
+	if !c.cred.limits.Load().take(now, est) {
+		c.cred.release(sl.cred)
+		c.combo.release(sl.combo)
+		return slot{}, false
+	}
+	c.cred.inFlight.Add(1)
+	c.combo.inFlight.Add(1)
+	return sl, true
+}
+
+// release undoes claim for an attempt that ended before any answer. A
+// trial whose outcome judge did not record (the client left, or only the
+// other circuit was judged) is handed back for the next request.
+func (r *Router) release(c *Combination, sl slot, est int64) {
+	c.cred.inFlight.Add(-1)
+	c.combo.inFlight.Add(-1)
+	c.cred.limits.Load().done(time.Now(), est, 0)
+	c.cred.release(sl.cred)
+	c.combo.release(sl.combo)
+}
+
+func (r *Router) selector(model string) Selector {
+	if s, ok := r.perModel[model]; ok {
+		return s
+	}
+	return r.def
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(cap, base·2ⁿ)).
+func (r *Router) backoff(n int) time.Duration {
+	d := float64(r.cfg.BackoffBase) * math.Pow(2, float64(n-1))
+	d = math.Min(d, float64(r.cfg.BackoffCap))
+	if d < 1 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}
+
+func (r *Router) ctxError(ctx context.Context) error {
+	if errors.Is(context.Cause(ctx), ErrTotalTimeout) {
+		return openai.NewError(http.StatusGatewayTimeout, openai.TypeServer, "request_timeout", "",
+			"the request did not complete within the gateway's total timeout")
+	}
+	return ctx.Err()
+}
+
+// unavailable is the immediate answer when every eligible combination is
+// cooling down: 429 if they are all rate-limited, else 503, with
+// Retry-After set to when the first one comes back.
+func (r *Router) unavailable(q Query, models []string) *openai.Error {
+	wait, allRateLimited := earliestAll(r, q, models, nil)
+	status, code, msg := http.StatusServiceUnavailable, "no_healthy_upstream",
+		"every combination that can serve this request is temporarily unavailable"
+	if allRateLimited {
+		status, code, msg = http.StatusTooManyRequests, "rate_limit_exceeded",
+			"every credential that can serve this request is rate-limited"
+	}
+	e := openai.NewError(status, openai.TypeForStatus(status), code, "", msg)
+	if wait > 0 {
+		e.RetryAfter = seconds(wait)
+	}
+	return e
+}
+
+func earliestAll(r *Router, q Query, models []string, tried map[*Combination]bool) (time.Duration, bool) {
+	best, allRL := time.Duration(0), true
+	for _, m := range models {
+		q.Model = m
+		cands, e := r.Pool.Candidates(q)
+		if e != nil {
+			continue
+		}
+		w, rl := earliest(cands, tried, time.Now(), 0)
+		if w > 0 && (best == 0 || w < best) {
+			best = w
+		}
+		allRL = allRL && rl
+	}
+	return best, allRL
+}
+
+// available filters the candidates that could take a request now.
+func available(cands []*Combination, tried map[*Combination]bool, now time.Time, est int64) []*Combination {
+	n := now.UnixNano()
+	all := true
+	for _, c := range cands {
+		if tried[c] || !c.cred.usable(n) || !c.combo.usable(n) {
+			all = false
+			break
+		}
+		if ok, _ := c.cred.limits.Load().allows(now, est); !ok {
+			all = false
+			break
+		}
+	}
+	if all {
+		return cands // the common case allocates nothing
+	}
+	var out []*Combination
+	for _, c := range cands {
+		if tried[c] || !c.cred.usable(n) || !c.combo.usable(n) {
+			continue
+		}
+		if ok, _ := c.cred.limits.Load().allows(now, est); ok {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// earliest says how long until an untried candidate may be usable again,
+// and whether every one is held back by rate limits (not failures).
+func earliest(cands []*Combination, tried map[*Combination]bool, now time.Time, est int64) (time.Duration, bool) {
+	best, allRL := time.Duration(-1), true
+	n := now.UnixNano()
+	for _, c := range cands {
+		if tried[c] {
+			continue
+		}
+		var w time.Duration
+		rl := false
+		for _, ci := range []*circuit{c.cred, c.combo} {
+			if until := ci.openUntil.Load(); until > n {
+				if d := time.Duration(until - n); d > w {
+					w = d
+				}
+				ci.mu.Lock()
+				rl = rl || ci.reason == ReasonRateLimited
+				ci.mu.Unlock()
+			} else if until != 0 && ci.trial.Load() {
+				w = max(w, 100*time.Millisecond) // a trial is deciding right now
+			}
+		}
+		if ok, d := c.cred.limits.Load().allows(now, est); !ok {
+			w, rl = max(w, d), true
+		}
+		if w == 0 {
+			continue
+		}
+		allRL = allRL && rl
+		if best < 0 || w < best {
+			best = w
+		}
+	}
+	if best < 0 {
+		return 0, false
+	}
+	return best, allRL
+}
+
+// preferred narrows the candidates after a failure: first another
+// credential of the same vendor and model, then another vendor serving
+// the model, then anything eligible.
+func preferred(avail []*Combination, last *Combination) []*Combination {
+	if last == nil {
+		return avail
+	}
+	var sameVendor, sameModel []*Combination
+	for _, c := range avail {
+		if c.Model.Name != last.Model.Name {
+			continue
+		}
+		if c.Vendor == last.Vendor && c.Credential != last.Credential {
+			sameVendor = append(sameVendor, c)
+		} else if c.Vendor != last.Vendor {
+			sameModel = append(sameModel, c)
+		}
+	}
+	switch {
+	case len(sameVendor) > 0:
+		return sameVendor
+	case len(sameModel) > 0:
+		return sameModel
+	}
+	return avail
+}
+
+func without(list []*Combination, c *Combination) []*Combination {
+	out := make([]*Combination, 0, len(list)-1)
+	for _, x := range list {
+		if x != c {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retryable statuses are worth another combination; the others are the
+// request's own fault (400, 404, 413, 422 ...).
+func retryable(status int) bool {
+	switch status {
+	case 408, 429, 500, 502, 503, 504, 529:
+		return true
+	}
+	return false
+}
+
+func isAuth(status int) bool { return status == 401 || status == 402 || status == 403 }
+
+// classOf names an error for logs, circuits and metrics.
+func classOf(err error) string {
+	var e *openai.Error
+	if errors.As(err, &e) {
+		switch {
+		case e.Status == 429:
+			return "vendor_rate_limited"
+		case isAuth(e.Status):
+			return "vendor_auth"
+		case e.Code != nil && *e.Code == "upstream_timeout":
+			return "vendor_timeout"
+		case e.Code != nil && *e.Code == "upstream_unreachable":
+			return "vendor_unreachable"
+		case e.Status >= 500:
+			return "vendor_server_error"
+		case e.Status >= 400:
+			return "vendor_bad_request"
+		}
+	}
+	if err == nil {
+		return ""
+	}
+	return "vendor_stream_broken"
+}
+
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}
+
+// seconds renders a Retry-After value, rounding up so a client never
+// comes back too early.
+func seconds(d time.Duration) string {
+	return fmt.Sprint(int64((d + time.Second - 1) / time.Second))
+}
+
+// RecordProbe feeds an active health check's result into the credential's
+// circuit: a working key closes it, a refused one opens it.
+func (r *Router) RecordProbe(c *Combination, err error) {
+	now := time.Now()
+	if err == nil {
+		c.cred.success(&r.cfg.Circuit, now)
+		return
+	}
+	r.judgeCred(c, err, now)
+}
+
+func (r *Router) judgeCred(c *Combination, err error, now time.Time) {
+	cfg := &r.cfg.Circuit
+	var e *openai.Error
+	if !errors.As(err, &e) {
+		c.cred.failure(cfg, now, "vendor_unreachable")
+		return
+	}
+	switch {
+	case e.Status == http.StatusTooManyRequests:
+		d := parseRetryAfter(e.RetryAfter)
+		if d <= 0 {
+			d = cfg.RateLimitCooldown
+		}
+		c.cred.coolDown(cfg, now, d, ReasonRateLimited, classOf(e))
+	case isAuth(e.Status):
+		c.cred.coolDown(cfg, now, cfg.AuthCooldown, ReasonAuth, classOf(e))
+	default:
+		c.cred.failure(cfg, now, classOf(e))
+	}
+}

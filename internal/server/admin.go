@@ -1,0 +1,36 @@
+package server
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// admin guards an admin endpoint with the admin key when one is set.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if k := s.opts.AdminKey; k != "" {
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(k)) != 1 {
+				writeError(w, errorf(http.StatusUnauthorized, "invalid_api_key", "", "admin endpoints need the admin key"))
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+// reload serves POST /admin/reload: the config is re-read and swapped in
+// atomically, or refused with the reason while the old one keeps serving.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Reload == nil {
+		writeError(w, errorf(http.StatusNotImplemented, "reload_unavailable", "", "this server was not started with a config it can reload"))
+		return
+	}
+	if err := s.opts.Reload(); err != nil {
+		writeError(w, errorf(http.StatusBadRequest, "invalid_config", "", "reload refused, the old config keeps serving: %v", err))
+		return
+	}
+	st := s.state.Load()
+	writeJSON(w, http.StatusOK, map[string]any{"status": "reloaded", "source": st.cfg.Source, "combinations": len(st.router.Pool.All())})
+}

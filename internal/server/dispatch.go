@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/route"
+	"github.com/genrouter/genrouter/internal/vendors"
+)
+
+// job is one client request on its way to a vendor.
+type job struct {
+	body         []byte              // the client's JSON
+	chat         *openai.ChatRequest // nil for embeddings
+	stream       bool
+	includeUsage bool
+	embed        bool
+}
+
+// answer is a vendor's answer that has started: a whole body, or a stream
+// with its first event already read (failover ends at the first byte).
+type answer struct {
+	lease  *route.Lease
+	body   []byte
+	stream vendors.Stream
+	first  []byte // the stream's first event; nil if it ended at once
+	idle   time.Duration
+}
+
+// limits are the timeouts of one request: the configured ones, lowered by
+// request headers but never raised past them.
+func limits(r *http.Request, t config.Timeouts) config.Timeouts {
+	lower := func(h string, cur time.Duration) time.Duration {
+		v := r.Header.Get(h)
+		if v == "" {
+			return cur
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			if s, ferr := strconv.ParseFloat(v, 64); ferr == nil {
+				d = time.Duration(s * float64(time.Second))
+			}
+		}
+		if d > 0 && d < cur {
+			return d
+		}
+		return cur
+	}
+	t.Total = lower("X-Genrouter-Timeout", t.Total)
+	t.FirstByte = lower("X-Genrouter-First-Byte-Timeout", t.FirstByte)
+	t.StreamIdle = lower("X-Genrouter-Stream-Idle-Timeout", t.StreamIdle)
+	return t
+}
+
+// dispatch runs the failover loop for j and returns the answer that
+// started. Headers saying what served it (or how many attempts failed) are
+// set on w either way.
+func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter, q route.Query, j *job, t config.Timeouts, x *exchange) (*answer, error) {
+	var ans answer
+	ans.idle = t.StreamIdle
+	est := int64(len(j.body)/4) + 256 // rough: ~4 bytes a token, plus some answer
+	call := func(actx context.Context, c *route.Combination) error {
+		vc := &vendors.Call{Key: c.Key, Model: c.Model.Name, Body: openai.SetModel(j.body, c.QuotedModel()),
+			Chat: j.chat, Stream: j.stream, IncludeUsage: j.includeUsage}
+		var res *vendors.Result
+		var err error
+		if j.embed {
+			res, err = c.Vendor.Adapter.Embed(actx, vc)
+		} else {
+			res, err = c.Vendor.Adapter.Chat(actx, vc)
+		}
+		if err != nil {
+			return err
+		}
+		st.router.ObserveHeaders(c, res.Header)
+		if res.Stream == nil {
+			ans.body, ans.stream, ans.first = res.Body, nil, nil
+			return nil
+		}
+		first, err := res.Stream.Next()
+		if err != nil && err != io.EOF {
+			res.Stream.Close()
+			return err
+		}
+		ans.body, ans.stream, ans.first = nil, res.Stream, first
+		return nil
+	}
+	lease, attempts, err := st.router.Do(ctx, q, est, t.FirstByte, call)
+	x.attempts = attempts
+	if attempts > 0 {
+		w.Header().Set("X-Genrouter-Attempts", strconv.Itoa(attempts))
+	}
+	if err != nil {
+		return nil, err
+	}
+	ans.lease = lease
+	x.combo = lease.Combo
+	setServedBy(w, lease.Combo)
+	if lease.Fallback != "" {
+		w.Header().Set("X-Genrouter-Fallback", lease.Fallback)
+	}
+	return &ans, nil
+}
+
+// failDispatch reports a dispatch error: nothing when the client left.
+func (x *exchange) failDispatch(w http.ResponseWriter, ctx context.Context, err error) {
+	var e *openai.Error
+	if errors.As(err, &e) {
+		x.fail(w, e)
+		return
+	}
+	if ctx.Err() != nil {
+		x.clientGone = true
+		return
+	}
+	x.fail(w, asAPIError(err))
+}
+
+// withTotal bounds the request by its total timeout; the cause tells a
+// timeout apart from a client that left.
+func withTotal(r *http.Request, t config.Timeouts) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(r.Context(), t.Total, route.ErrTotalTimeout)
+}
