@@ -250,3 +250,49 @@ func TestCheck(t *testing.T) {
 		t.Errorf("version: %v %s", err, out)
 	}
 }
+
+// SIGHUP and a change of the file reload the config; an invalid one is
+// refused and the old one keeps serving.
+func TestReload(t *testing.T) {
+	up := fake.Start(t, fake.OpenAI, fake.Options{})
+	cfg := filepath.Join(t.TempDir(), "genrouter.yaml")
+	write := func(model string) {
+		os.WriteFile(cfg, []byte(fmt.Sprintf("vendors:\n  - type: openai\n    base_url: %s\n    credentials: [sk-x]\n    models: [%s]\nrouting: {unknown_models: reject}\n", up.URL(), model)), 0o600)
+	}
+	write("model-a")
+	p := startProc(t, nil, "--config", cfg)
+	ask := func(model string) int {
+		status, _, _ := p.post(t, "/v1/chat/completions", `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`)
+		return status
+	}
+	if ask("model-a") != 200 || ask("model-b") != 404 {
+		t.Fatal("initial config not in force")
+	}
+	write("model-b")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for ask("model-b") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("SIGHUP did not reload")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	os.WriteFile(cfg, []byte("vendors: [{type: nonsense}]\n"), 0o600)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if ask("model-b") != 200 {
+		t.Error("an invalid config replaced the good one")
+	}
+	write("model-c") // the file watcher picks this up without a signal
+	deadline = time.Now().Add(10 * time.Second)
+	for ask("model-c") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the file change was not picked up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, logs := p.stop(t)
+	if !strings.Contains(logs, "config reload refused") || !strings.Contains(logs, "config reloaded") {
+		t.Errorf("reload logs missing:\n%s", logs)
+	}
+}

@@ -119,13 +119,7 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			now := time.Now()
 			avail := available(cands, tried, now, est)
 			if len(avail) == 0 {
-				// Wait for a cooldown that ends soon rather than fail;
-				// otherwise move on to the fallbacks.
-				wait, _ := earliest(cands, tried, now, est)
-				if wait <= 0 || wait > r.cfg.BackoffCap || sleep(ctx, wait) != nil {
-					break
-				}
-				continue
+				break // nothing usable now: fallbacks, or an immediate answer
 			}
 			c, sl := r.pick(sel, preferred(avail, last), now, est)
 			if c == nil {

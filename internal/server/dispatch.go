@@ -30,6 +30,7 @@ type answer struct {
 	body   []byte
 	stream vendors.Stream
 	first  []byte // the stream's first event; nil if it ended at once
+	header http.Header
 	idle   time.Duration
 }
 
@@ -78,7 +79,7 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 		if err != nil {
 			return err
 		}
-		st.router.ObserveHeaders(c, res.Header)
+		ans.header = res.Header
 		if res.Stream == nil {
 			ans.body, ans.stream, ans.first = res.Body, nil, nil
 			return nil
@@ -101,6 +102,7 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 	}
 	ans.lease = lease
 	x.combo = lease.Combo
+	st.router.ObserveHeaders(lease.Combo, ans.header) // after Do recorded the success
 	setServedBy(w, lease.Combo)
 	if lease.Fallback != "" {
 		w.Header().Set("X-Genrouter-Fallback", lease.Fallback)

@@ -137,3 +137,5 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func optResponse(dst **http.Response) option.RequestOption { return option.WithResponseInto(dst) }

@@ -29,6 +29,7 @@ type Flavor string
 const (
 	OpenAI       Flavor = "openai"        // paths under /v1
 	GeminiCompat Flavor = "gemini-compat" // paths under /v1beta/openai
+	Anthropic    Flavor = "anthropic"     // POST /v1/messages
 )
 
 // Options tune a Server. The zero value is usable.
@@ -112,6 +113,8 @@ func New(flavor Flavor, opts Options) *Server {
 		d = openaiWire{}
 	case GeminiCompat:
 		d = geminiCompatWire{}
+	case Anthropic:
+		d = anthropicWire{}
 	default:
 		panic(fmt.Sprintf("fake: unknown flavor %q", flavor))
 	}
@@ -430,6 +433,11 @@ func (c *call) wait(d time.Duration) bool {
 func (c *call) writeHead(status int, contentType string) {
 	h := c.w.Header()
 	c.s.d.headers(h, c, status)
+	if c.fault != nil {
+		for k, v := range c.fault.Headers { // a test's headers win over the dialect's
+			h.Set(k, v)
+		}
+	}
 	h.Set("Content-Type", contentType)
 	c.w.WriteHeader(status)
 }

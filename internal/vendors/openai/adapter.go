@@ -146,6 +146,34 @@ func (a *Adapter) post(ctx context.Context, url string, c *vendors.Call, body []
 	return resp, nil
 }
 
+// Probe implements vendors.Prober: listing models is cheap and needs a
+// working key.
+func (a *Adapter) Probe(ctx context.Context, key string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.modelsURL, nil)
+	if err != nil {
+		return fmt.Errorf("build probe: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("User-Agent", a.userAgent)
+	for k, v := range a.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return upstreamError(resp.StatusCode, resp.Header, b, key)
+	}
+	return nil
+}
+
+// CloseIdleConnections lets go of pooled connections (after a reload
+// retired this adapter).
+func (a *Adapter) CloseIdleConnections() { a.client.CloseIdleConnections() }
+
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))

@@ -41,7 +41,8 @@ func upstreamError(status int, h http.Header, body []byte, key string) *openai.E
 		}
 		e = openai.NewError(status, openai.TypeForStatus(status), "", "", msg)
 	}
-	if key != "" && strings.Contains(e.Message, key) {
+	// Short strings (test keys, "none") would mangle ordinary words.
+	if len(key) >= 8 && strings.Contains(e.Message, key) {
 		e.Message = strings.ReplaceAll(e.Message, key, "[credential]")
 	}
 	if h != nil {

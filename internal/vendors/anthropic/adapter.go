@@ -1,0 +1,175 @@
+// Package anthropic is the adapter for Anthropic's Messages API: it serves
+// OpenAI chat completions by translating the request to POST /v1/messages and
+// the answer (a message, or its SSE event stream) back to OpenAI's format.
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/vendors"
+)
+
+// maxBody bounds a non-streaming upstream answer held in memory.
+const maxBody = 64 << 20
+
+// Options configure an Adapter.
+type Options struct {
+	BaseURL string // e.g. https://api.anthropic.com/v1, no trailing slash
+	// Version is the anthropic-version header (default 2023-06-01).
+	Version string
+	// Headers are sent with every request, e.g. anthropic-beta.
+	Headers map[string]string
+	// Client is the HTTP client; nil means one tuned for LLM traffic.
+	Client    *http.Client
+	UserAgent string
+	// DefaultMaxTokens is max_tokens when the client sets none (Anthropic
+	// requires it); default 4096.
+	DefaultMaxTokens int
+}
+
+// Adapter sends OpenAI-format chat requests to Anthropic's Messages API.
+// It is safe for concurrent use.
+type Adapter struct {
+	messagesURL string
+	version     string
+	headers     http.Header
+	client      *http.Client
+	userAgent   string
+	maxTokens   int
+	now         func() time.Time
+}
+
+// New builds an adapter.
+func New(o Options) *Adapter {
+	c := o.Client
+	if c == nil {
+		c = &http.Client{Transport: vendors.NewTransport()}
+	}
+	a := &Adapter{
+		messagesURL: o.BaseURL + "/messages",
+		version:     o.Version,
+		headers:     http.Header{},
+		client:      c,
+		userAgent:   o.UserAgent,
+		maxTokens:   o.DefaultMaxTokens,
+		now:         time.Now,
+	}
+	if a.version == "" {
+		a.version = "2023-06-01"
+	}
+	if a.userAgent == "" {
+		a.userAgent = "genrouter"
+	}
+	if a.maxTokens <= 0 {
+		a.maxTokens = 4096
+	}
+	for k, v := range o.Headers {
+		a.headers.Set(k, v)
+	}
+	return a
+}
+
+// Chat implements vendors.Adapter.
+func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, error) {
+	body, model, e := translateRequest(c.Body, c.Model, c.Stream, a.maxTokens)
+	if e != nil {
+		return nil, e
+	}
+	resp, err := a.post(ctx, c, body)
+	if err != nil {
+		return nil, err
+	}
+	created := a.now().Unix()
+	if !c.Stream {
+		raw, err := readBody(resp)
+		if err != nil {
+			return nil, err
+		}
+		out, e := translateResponse(raw, model, created)
+		if e != nil {
+			return nil, e
+		}
+		return &vendors.Result{Body: out, Header: resp.Header}, nil
+	}
+	s := newStream(resp.Body, model, c.IncludeUsage, c.Key, created)
+	return &vendors.Result{Stream: s, Header: resp.Header}, nil
+}
+
+// Embed implements vendors.Adapter: Anthropic has no embeddings endpoint.
+func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, error) {
+	return nil, openai.NewError(http.StatusBadRequest, openai.TypeInvalidRequest, "unsupported_endpoint", "",
+		"Anthropic has no embeddings API: route embeddings to another vendor")
+}
+
+// post sends body to the messages endpoint and returns a 2xx response, or
+// the vendor's error normalised to OpenAI's shape.
+func (a *Adapter) post(ctx context.Context, c *vendors.Call, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.messagesURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, openai.NewError(http.StatusInternalServerError, openai.TypeServer, "bad_upstream_url", "",
+			"could not build the upstream request: "+err.Error())
+	}
+	h := req.Header
+	for k, v := range a.headers {
+		h[k] = v
+	}
+	for k, v := range c.Header {
+		h[k] = v
+	}
+	h.Set("X-Api-Key", c.Key)
+	h.Set("Anthropic-Version", a.version)
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", a.userAgent)
+	if c.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, upstreamError(resp.StatusCode, resp.Header, b, c.Key)
+	}
+	return resp, nil
+}
+
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_read_failed",
+			"", "the vendor's response broke off: "+err.Error())
+	}
+	if len(b) > maxBody {
+		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_too_large",
+			"", "the vendor's response is larger than the gateway accepts")
+	}
+	return b, nil
+}
+
+// transportError reports a failed round trip. When the client has gone the
+// context error is returned unchanged, so callers can tell it apart.
+func transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return openai.NewError(http.StatusGatewayTimeout, openai.TypeServer, "upstream_timeout",
+			"", "the vendor did not answer in time")
+	}
+	// The url.Error names the base URL, which is configuration, never a key.
+	return openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_unreachable",
+		"", "could not reach the vendor: "+err.Error())
+}
