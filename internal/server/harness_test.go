@@ -46,7 +46,7 @@ type gateway struct {
 }
 
 // startGateway serves cfg on a loopback port for the length of the test.
-func startGateway(t *testing.T, cfg *config.Config) *gateway {
+func startGateway(t testing.TB, cfg *config.Config) *gateway {
 	t.Helper()
 	logs := &syncBuffer{}
 	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Version: "test"})

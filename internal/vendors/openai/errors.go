@@ -47,6 +47,9 @@ func upstreamError(status int, h http.Header, body []byte, key string) *openai.E
 	}
 	if h != nil {
 		e.RetryAfter = retryAfter(h)
+		if e.RetryAfter == "" && status == http.StatusTooManyRequests {
+			e.RetryAfter = resetAfter(h)
+		}
 	}
 	if e.RetryAfter == "" && g.retryDelay > 0 {
 		e.RetryAfter = strconv.Itoa(int((g.retryDelay + time.Second - 1) / time.Second))
@@ -117,4 +120,23 @@ func retryAfter(h http.Header) string {
 		}
 	}
 	return ""
+}
+
+// resetAfter reads OpenAI's x-ratelimit-reset-requests/-tokens ("1s",
+// "6m0s", "20ms") for a 429 that came without Retry-After: the longer of
+// the two exhausted limits decides.
+func resetAfter(h http.Header) string {
+	var wait time.Duration
+	for _, kind := range [...]string{"requests", "tokens"} {
+		if h.Get("X-Ratelimit-Remaining-"+kind) != "0" {
+			continue
+		}
+		if d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-" + kind)); err == nil && d > wait {
+			wait = d
+		}
+	}
+	if wait <= 0 {
+		return ""
+	}
+	return strconv.Itoa(int((wait + time.Second - 1) / time.Second))
 }
