@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/vendors/fake"
+	"go.uber.org/goleak"
 )
 
 // binary is the genrouter command built once for the process tests.
@@ -33,6 +34,12 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

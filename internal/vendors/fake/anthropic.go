@@ -621,6 +621,10 @@ func (c *call) anthropicStream(events []sseEvent) {
 			c.cut(rc)
 			return
 		}
+		if f != nil && f.StallAfter > 0 && i == min(f.StallAfter, last) {
+			c.wait(-1) // go silent until the client leaves
+			return
+		}
 		if f != nil && f.ErrorEventAfter > 0 && i == min(f.ErrorEventAfter, last) {
 			status := f.Status
 			if status == 0 {

@@ -2,6 +2,7 @@ package fake
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The shapes checked here follow Anthropic's documentation and recorded
@@ -23,10 +25,10 @@ const anthropicVersion = "2023-06-01"
 // version leaves anthropic-version out.
 func anthPost(t testing.TB, s *Server, key, version string, body any) reply {
 	t.Helper()
-	return anthDo(t, s, http.MethodPost, "/messages", key, version, body)
+	return anthDo(t, context.Background(), s, http.MethodPost, "/messages", key, version, body)
 }
 
-func anthDo(t testing.TB, s *Server, method, urlPath, key, version string, body any) reply {
+func anthDo(t testing.TB, ctx context.Context, s *Server, method, urlPath, key, version string, body any) reply {
 	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
@@ -40,7 +42,7 @@ func anthDo(t testing.TB, s *Server, method, urlPath, key, version string, body 
 		}
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, s.URL()+urlPath, r)
+	req, err := http.NewRequestWithContext(ctx, method, s.URL()+urlPath, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +178,7 @@ func TestAnthropicErrors(t *testing.T) {
 		if typ, msg := anthError(t, r); r.status != 404 || typ != "not_found_error" || msg != "model: claude-nope" {
 			t.Errorf("%d %s %q", r.status, typ, msg)
 		}
-		r = anthDo(t, s, http.MethodPost, "/chat/completions", "k", anthropicVersion, userChat("claude-sonnet-4-5", "hi"))
+		r = anthDo(t, context.Background(), s, http.MethodPost, "/chat/completions", "k", anthropicVersion, userChat("claude-sonnet-4-5", "hi"))
 		if typ, msg := anthError(t, r); r.status != 404 || typ != "not_found_error" || msg != "Not Found" {
 			t.Errorf("/chat/completions: %d %s", r.status, r.body)
 		}
@@ -439,6 +441,19 @@ func TestAnthropicStreamFaults(t *testing.T) {
 			t.Fatalf("status %d err %v body %q", r.status, r.err, r.body)
 		}
 	})
+	t.Run("stall", func(t *testing.T) {
+		s := Start(t, Anthropic, testOpts())
+		s.SetFault(func(*Recorded) *Fault { return &Fault{StallAfter: 2} })
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		r := anthDo(t, ctx, s, http.MethodPost, "/messages", testKey, anthropicVersion, streamMsg())
+		if r.status != 200 || !errors.Is(r.err, context.DeadlineExceeded) || strings.Count(string(r.body), "event: ") != 2 {
+			t.Fatalf("status %d err %v body %q", r.status, r.err, r.body)
+		}
+		if !s.WaitCanceled(1, 5*time.Second) {
+			t.Error("the stalled stream did not see the client leave")
+		}
+	})
 	t.Run("cut after everything drops message_stop", func(t *testing.T) {
 		s := Start(t, Anthropic, testOpts())
 		s.SetFault(func(*Recorded) *Fault { return &Fault{CutAfter: 100} })
@@ -451,7 +466,7 @@ func TestAnthropicStreamFaults(t *testing.T) {
 
 func TestAnthropicModels(t *testing.T) {
 	s := Start(t, Anthropic, testOpts())
-	r := anthDo(t, s, http.MethodGet, "/models", testKey, anthropicVersion, nil)
+	r := anthDo(t, context.Background(), s, http.MethodGet, "/models", testKey, anthropicVersion, nil)
 	m := decode(t, r.body)
 	if r.status != 200 || path(m, "data", 0, "type") != "model" || m["has_more"] != false || m["first_id"] != "claude-sonnet-4-5" {
 		t.Errorf("%d %s", r.status, r.body)

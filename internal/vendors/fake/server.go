@@ -30,6 +30,7 @@ const (
 	OpenAI       Flavor = "openai"        // paths under /v1
 	GeminiCompat Flavor = "gemini-compat" // paths under /v1beta/openai
 	Anthropic    Flavor = "anthropic"     // POST /v1/messages
+	GeminiNative Flavor = "gemini-native" // /v1beta/models/{model}:generateContent
 )
 
 // Options tune a Server. The zero value is usable.
@@ -115,6 +116,8 @@ func New(flavor Flavor, opts Options) *Server {
 		d = geminiCompatWire{}
 	case Anthropic:
 		d = anthropicWire{}
+	case GeminiNative:
+		d = geminiNativeWire{}
 	default:
 		panic(fmt.Sprintf("fake: unknown flavor %q", flavor))
 	}

@@ -111,7 +111,7 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 		if err != nil {
 			return nil, err
 		}
-		out, err := toCompletion(b, c.Model, a.now().Unix(), a.newID, c.Key)
+		out, err := toCompletion(b, c.Model, a.now().Unix(), chunkID(), a.newID, c.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +121,7 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 	if req.N != nil {
 		n = *req.N
 	}
-	t := newTranslator(c.Model, a.now().Unix(), c.IncludeUsage, n, a.newID, c.Key)
+	t := newTranslator(c.Model, a.now().Unix(), c.IncludeUsage, n, chunkID(), a.newID, c.Key)
 	return &vendors.Result{Stream: &stream{body: resp.Body, r: sse.NewReader(resp.Body), t: t}, Header: resp.Header}, nil
 }
 
@@ -160,6 +160,37 @@ func (a *Adapter) post(ctx context.Context, u string, c *vendors.Call, body []by
 	}
 	return resp, nil
 }
+
+// chunkID is an OpenAI-style completion id, for answers without a responseId.
+func chunkID() string { return "chatcmpl-" + randomAlnum(29) }
+
+// Probe implements vendors.Prober: listing one model is cheap and needs a
+// working key.
+func (a *Adapter) Probe(ctx context.Context, key string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/models?pageSize=1", nil)
+	if err != nil {
+		return fmt.Errorf("build probe: %w", err)
+	}
+	req.Header.Set("User-Agent", a.userAgent)
+	for k, v := range a.headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("x-goog-api-key", key)
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return upstreamError(resp.StatusCode, resp.Header, b, key)
+	}
+	return nil
+}
+
+// CloseIdleConnections lets go of pooled connections (after a reload
+// retired this adapter).
+func (a *Adapter) CloseIdleConnections() { a.client.CloseIdleConnections() }
 
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()

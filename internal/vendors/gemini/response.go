@@ -130,7 +130,8 @@ func argsText(args json.RawMessage) string {
 }
 
 // toCompletion translates a whole generateContent answer.
-func toCompletion(body []byte, model string, created int64, newID func() string, key string) ([]byte, error) {
+// fallbackID is the id when Gemini sends no responseId.
+func toCompletion(body []byte, model string, created int64, fallbackID string, newID func() string, key string) ([]byte, error) {
 	var r generateResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, badGateway("upstream_malformed", "the vendor's answer is not the JSON it should be: "+err.Error())
@@ -143,7 +144,7 @@ func toCompletion(body []byte, model string, created int64, newID func() string,
 	}
 	out := completion{ID: r.ResponseID, Object: "chat.completion", Created: created, Model: model, Usage: toUsage(r.UsageMetadata)}
 	if out.ID == "" {
-		out.ID = "chatcmpl-" + randomAlnum(29)
+		out.ID = fallbackID
 	}
 	for _, c := range r.Candidates {
 		var text, reasoning bytes.Buffer

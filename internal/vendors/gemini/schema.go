@@ -220,12 +220,14 @@ func (sc *schemaCleaner) clean(v any, refs []string) map[string]any {
 	if _, ok := out["items"]; ok && typ == "" {
 		typ = "array"
 	}
+	// Constraints only where they apply: an alternative of a type list
+	// keeps those of its own type.
 	for _, k := range []string{"minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"} {
-		if n, ok := m[k].(json.Number); ok {
+		if n, ok := m[k].(json.Number); ok && appliesTo(k, typ) {
 			out[k] = n
 		}
 	}
-	if p, ok := m["pattern"].(string); ok {
+	if p, ok := m["pattern"].(string); ok && appliesTo("pattern", typ) {
 		out["pattern"] = p
 	}
 	if ex, ok := m["example"]; ok && ex != nil {
@@ -425,6 +427,31 @@ func enumValues(m map[string]any) ([]any, bool) {
 		return []any{c}, true
 	}
 	return nil, false
+}
+
+// appliesTo reports whether a constraint keyword means anything for typ
+// (an untyped schema keeps them all).
+func appliesTo(keyword, typ string) bool {
+	var want []string
+	switch keyword {
+	case "minimum", "maximum":
+		want = []string{"number", "integer"}
+	case "minLength", "maxLength", "pattern":
+		want = []string{"string"}
+	case "minItems", "maxItems":
+		want = []string{"array"}
+	case "minProperties", "maxProperties":
+		want = []string{"object"}
+	}
+	if typ == "" {
+		return true
+	}
+	for _, w := range want {
+		if strings.EqualFold(typ, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // defaultFits reports whether a default value is of the schema's type;

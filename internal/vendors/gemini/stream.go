@@ -27,6 +27,7 @@ import (
 // choices: [] and the usage.
 type translator struct {
 	id, model    string
+	fallbackID   string // the id when Gemini sends no responseId
 	created      int64
 	includeUsage bool
 	want         int // candidates asked for (n)
@@ -47,9 +48,9 @@ type choiceState struct {
 	finished bool
 }
 
-func newTranslator(model string, created int64, includeUsage bool, want int, newID func() string, key string) *translator {
+func newTranslator(model string, created int64, includeUsage bool, want int, fallbackID string, newID func() string, key string) *translator {
 	return &translator{model: model, created: created, includeUsage: includeUsage, want: max(1, want),
-		newID: newID, key: key, choices: map[int]*choiceState{}}
+		fallbackID: fallbackID, newID: newID, key: key, choices: map[int]*choiceState{}}
 }
 
 // OpenAI's chat.completion.chunk.
@@ -124,7 +125,7 @@ func (t *translator) feed(data []byte) error {
 	if t.id == "" {
 		t.id = r.ResponseID
 		if t.id == "" {
-			t.id = "chatcmpl-" + randomAlnum(29)
+			t.id = t.fallbackID
 		}
 	}
 	if r.UsageMetadata != nil {
