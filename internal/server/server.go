@@ -17,6 +17,8 @@ import (
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/genrouter/genrouter/internal/vendors"
+	"github.com/genrouter/genrouter/internal/vendors/anthropic"
+	"github.com/genrouter/genrouter/internal/vendors/gemini"
 	"github.com/genrouter/genrouter/internal/vendors/mock"
 	vopenai "github.com/genrouter/genrouter/internal/vendors/openai"
 )
@@ -151,7 +153,15 @@ func NewAdapter(version string, connect time.Duration) route.AdapterFunc {
 		case config.TypeOpenAI, config.TypeOpenAICompatible:
 			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, UserAgent: ua, Client: client, Headers: v.Headers}), nil
 		case config.TypeGemini:
+			if v.API == config.APINative {
+				return gemini.New(gemini.Options{BaseURL: v.BaseURL, UserAgent: ua, Client: client, Headers: v.Headers}), nil
+			}
 			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, Dialect: vopenai.DialectGemini, UserAgent: ua, Client: client, Headers: v.Headers}), nil
+		case config.TypeAzure:
+			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, Dialect: vopenai.DialectAzure, UserAgent: ua, Client: client,
+				Headers: v.Headers, APIVersion: v.APIVersion, Deployments: v.Deployments}), nil
+		case config.TypeAnthropic:
+			return anthropic.New(anthropic.Options{BaseURL: v.BaseURL, Version: v.APIVersion, UserAgent: ua, Client: client, Headers: v.Headers}), nil
 		case config.TypeMock:
 			return mock.New(), nil
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/genrouter/genrouter/internal/openai"
@@ -53,7 +54,7 @@ func New(o Options) *Adapter {
 		c = &http.Client{Transport: vendors.NewTransport()}
 	}
 	a := &Adapter{
-		messagesURL: o.BaseURL + "/messages",
+		messagesURL: strings.TrimSuffix(o.BaseURL, "/") + "/messages",
 		version:     o.Version,
 		headers:     http.Header{},
 		client:      c,

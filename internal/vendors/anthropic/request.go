@@ -106,19 +106,19 @@ type part struct {
 
 // The Messages API request, as documented in Anthropic's API reference.
 type msgRequest struct {
-	Model         string          `json:"model"`
-	MaxTokens     int             `json:"max_tokens"`
-	System        json.RawMessage `json:"system,omitempty"`
-	Messages      []turn          `json:"messages"`
-	Tools         []tool          `json:"tools,omitempty"`
-	ToolChoice    *toolChoice     `json:"tool_choice,omitempty"`
-	StopSequences []string        `json:"stop_sequences,omitempty"`
-	Temperature   *float64        `json:"temperature,omitempty"`
-	TopP          *float64        `json:"top_p,omitempty"`
-	Metadata      *metadata       `json:"metadata,omitempty"`
-	Thinking      *thinking       `json:"thinking,omitempty"`
-	OutputConfig  *outputConfig   `json:"output_config,omitempty"`
-	Stream        bool            `json:"stream,omitempty"`
+	Model         string        `json:"model"`
+	MaxTokens     int           `json:"max_tokens"`
+	System        any           `json:"system,omitempty"` // a string or text blocks
+	Messages      []turn        `json:"messages"`
+	Tools         []tool        `json:"tools,omitempty"`
+	ToolChoice    *toolChoice   `json:"tool_choice,omitempty"`
+	StopSequences []string      `json:"stop_sequences,omitempty"`
+	Temperature   *float64      `json:"temperature,omitempty"`
+	TopP          *float64      `json:"top_p,omitempty"`
+	Metadata      *metadata     `json:"metadata,omitempty"`
+	Thinking      *thinking     `json:"thinking,omitempty"`
+	OutputConfig  *outputConfig `json:"output_config,omitempty"`
+	Stream        bool          `json:"stream,omitempty"`
 }
 
 type turn struct {
@@ -135,7 +135,7 @@ type block struct {
 	Name         string          `json:"name,omitempty"`
 	Input        json.RawMessage `json:"input,omitempty"`
 	ToolUseID    string          `json:"tool_use_id,omitempty"`
-	Content      json.RawMessage `json:"content,omitempty"`
+	Content      any             `json:"content,omitempty"` // tool_result: a string or blocks
 	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
@@ -312,23 +312,18 @@ func (r *msgRequest) add(role string, bs []block) {
 
 // systemPrompt is the system parameter: a string, or text blocks when a
 // part carries cache_control.
-func systemPrompt(bs []block) json.RawMessage {
+func systemPrompt(bs []block) any {
 	if len(bs) == 0 {
 		return nil
 	}
-	cached := false
 	texts := make([]string, len(bs))
 	for i, b := range bs {
+		if len(b.CacheControl) > 0 {
+			return bs
+		}
 		texts[i] = b.Text
-		cached = cached || len(b.CacheControl) > 0
 	}
-	var out []byte
-	if cached {
-		out, _ = encode(bs)
-	} else {
-		out, _ = encode(strings.Join(texts, "\n\n"))
-	}
-	return out
+	return strings.Join(texts, "\n\n")
 }
 
 // textBlocks reads content that may only hold text (system messages).
@@ -508,7 +503,7 @@ func toolResult(m *chatMessage, p string) (block, *openai.Error) {
 	b := block{Type: "tool_result", ToolUseID: m.ToolCallID}
 	if !m.Content.isParts {
 		if m.Content.text != "" {
-			b.Content, _ = encode(m.Content.text)
+			b.Content = m.Content.text
 		}
 		return b, nil
 	}
@@ -522,7 +517,7 @@ func toolResult(m *chatMessage, p string) (block, *openai.Error) {
 		}
 	}
 	if len(bs) > 0 {
-		b.Content, _ = encode(bs)
+		b.Content = bs
 	}
 	return b, nil
 }
@@ -628,6 +623,11 @@ func (r *msgRequest) setLimits(limit *int, effort string, defaultMax int) *opena
 			return bad("reasoning_effort", "invalid_value",
 				fmt.Sprintf("reasoning_effort %q is not supported: use none, minimal, low, medium, high or xhigh", effort))
 		}
+	}
+	if tc := r.ToolChoice; tc != nil && (tc.Type == "any" || tc.Type == "tool") {
+		// Anthropic cannot think while a tool is forced; the forced tool
+		// is what the client needs most.
+		budget = 0
 	}
 	switch {
 	case limit == nil:

@@ -191,8 +191,12 @@ func streamCases() []streamCase {
 	b := func(d, f string) string {
 		return chunkOf("msg_4QpJur2dWWDjF6C758FbBw5vm12BaVipnK", "claude-3-opus-20240229", d, f, true)
 	}
-	tu := func(d, f string) string { return chunkOf("msg_019Q1hrJbZG26Fb9BQhrkHEr", "claude-3-opus-20240229", d, f, false) }
-	th := func(d, f string) string { return chunkOf("msg_01WBeG2NaYQ8w99747S3n8MZ", "claude-3-opus-20240229", d, f, true) }
+	tu := func(d, f string) string {
+		return chunkOf("msg_019Q1hrJbZG26Fb9BQhrkHEr", "claude-3-opus-20240229", d, f, false)
+	}
+	th := func(d, f string) string {
+		return chunkOf("msg_01WBeG2NaYQ8w99747S3n8MZ", "claude-3-opus-20240229", d, f, true)
+	}
 	ov := func(d, f string) string { return chunkOf("msg_e", "claude-3-opus-20240229", d, f, false) }
 	return []streamCase{
 		{"basic with usage", basicStream, true, []string{
@@ -377,6 +381,21 @@ func TestAppendString(t *testing.T) {
 		want := strings.ToValidUTF8(s, "\uFFFD")
 		if back != want {
 			t.Errorf("%q → %s → %q", s, got, back)
+		}
+	}
+}
+
+// BenchmarkStream measures the per-event cost of translating a stream.
+func BenchmarkStream(b *testing.B) {
+	body := []byte(toolUseStream)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := newStream(io.NopCloser(&partsReader{parts: [][]byte{body}}), "claude-x", true, "k", created)
+		for {
+			if _, err := s.Next(); err != nil {
+				break
+			}
 		}
 	}
 }

@@ -114,6 +114,8 @@ func New(flavor Flavor, opts Options) *Server {
 		d = openaiWire{}
 	case GeminiCompat:
 		d = geminiCompatWire{}
+	case Azure:
+		d = azureWire{}
 	case Anthropic:
 		d = anthropicWire{}
 	case GeminiNative:

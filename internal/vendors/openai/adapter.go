@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/vendors"
@@ -24,6 +25,9 @@ const (
 	DialectOpenAI Dialect = iota
 	// DialectGemini is Gemini's OpenAI-compatible endpoint.
 	DialectGemini
+	// DialectAzure is Azure OpenAI: a deployment per model in the URL,
+	// api-version in the query, the key in an api-key header.
+	DialectAzure
 )
 
 // maxBody bounds a non-streaming upstream answer held in memory.
@@ -37,6 +41,9 @@ type Options struct {
 	UserAgent string
 	// Headers are sent on every request (a vendor's extra headers).
 	Headers map[string]string
+	// APIVersion and Deployments are Azure's (DialectAzure only).
+	APIVersion  string
+	Deployments map[string]string
 }
 
 // Adapter sends OpenAI-format requests to one vendor.
@@ -47,6 +54,9 @@ type Adapter struct {
 	dialect           Dialect
 	client            *http.Client
 	userAgent         string
+	// Azure: base URL, version and deployments build the URL per model.
+	base, apiVersion string
+	deployments      map[string]string
 }
 
 // New builds an adapter.
@@ -67,12 +77,36 @@ func New(o Options) *Adapter {
 		dialect:   o.Dialect,
 		client:    c,
 		userAgent: ua,
+
+		base:        o.BaseURL,
+		apiVersion:  o.APIVersion,
+		deployments: o.Deployments,
 	}
+}
+
+// url is where an operation goes: fixed for OpenAI, per deployment for
+// Azure (the deployment defaults to the model's name).
+func (a *Adapter) url(op, model string) string {
+	if a.dialect != DialectAzure {
+		if op == "chat" {
+			return a.chatURL
+		}
+		return a.embedURL
+	}
+	dep := a.deployments[model]
+	if dep == "" {
+		dep = model
+	}
+	path := "/chat/completions"
+	if op == "embeddings" {
+		path = "/embeddings"
+	}
+	return a.base + "/openai/deployments/" + url.PathEscape(dep) + path + "?api-version=" + url.QueryEscape(a.apiVersion)
 }
 
 // Chat implements vendors.Adapter.
 func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, error) {
-	resp, err := a.post(ctx, a.chatURL, c, c.Body)
+	resp, err := a.post(ctx, a.url("chat", c.Model), c, c.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +117,8 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 		}
 		return &vendors.Result{Body: body, Header: resp.Header}, nil
 	}
-	var s vendors.Stream = &stream{body: resp.Body, r: sse.NewReader(resp.Body), key: c.Key}
+	var s vendors.Stream = &stream{body: resp.Body, r: sse.NewReader(resp.Body), key: c.Key,
+		skipEmpty: a.dialect == DialectAzure}
 	if a.dialect == DialectGemini {
 		s = newGeminiStream(s, c.IncludeUsage)
 	}
@@ -98,7 +133,7 @@ func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, 
 		// for floats and encode them as OpenAI would.
 		body, wantBase64 = stripBase64(body)
 	}
-	resp, err := a.post(ctx, a.embedURL, c, body)
+	resp, err := a.post(ctx, a.url("embeddings", c.Model), c, body)
 	if err != nil {
 		return nil, err
 	}
@@ -114,13 +149,13 @@ func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, 
 
 // post sends body and returns a 2xx response, or the vendor's error
 // normalised to OpenAI's shape.
-func (a *Adapter) post(ctx context.Context, url string, c *vendors.Call, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func (a *Adapter) post(ctx context.Context, target string, c *vendors.Call, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
 	h := req.Header
-	h.Set("Authorization", "Bearer "+c.Key)
+	a.auth(h, c.Key)
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", a.userAgent)
 	if c.Stream {
@@ -146,6 +181,18 @@ func (a *Adapter) post(ctx context.Context, url string, c *vendors.Call, body []
 	return resp, nil
 }
 
+// auth puts the key where the vendor wants it. Keyless servers (a local
+// Ollama) get no Authorization header at all.
+func (a *Adapter) auth(h http.Header, key string) {
+	switch {
+	case key == "":
+	case a.dialect == DialectAzure:
+		h.Set("Api-Key", key)
+	default:
+		h.Set("Authorization", "Bearer "+key)
+	}
+}
+
 // Probe implements vendors.Prober: listing models is cheap and needs a
 // working key.
 func (a *Adapter) Probe(ctx context.Context, key string) error {
@@ -153,7 +200,7 @@ func (a *Adapter) Probe(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("build probe: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
+	a.auth(req.Header, key)
 	req.Header.Set("User-Agent", a.userAgent)
 	for k, v := range a.headers {
 		req.Header.Set(k, v)
@@ -210,6 +257,9 @@ type stream struct {
 	r    *sse.Reader
 	key  string
 	done bool
+	// skipEmpty drops Azure's content-filter chunks: choices [] and no
+	// usage, sent before any content, which OpenAI never sends.
+	skipEmpty bool
 }
 
 func (s *stream) Next() ([]byte, error) {
@@ -237,6 +287,9 @@ func (s *stream) Next() ([]byte, error) {
 		if isErrorPayload(d) {
 			s.done = true
 			return nil, upstreamError(http.StatusBadGateway, nil, d, s.key)
+		}
+		if s.skipEmpty && bytes.Contains(d, []byte(`"choices":[]`)) && !bytes.Contains(d, []byte(`"usage":{`)) {
+			continue
 		}
 		return d, nil
 	}
