@@ -139,3 +139,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func optResponse(dst **http.Response) option.RequestOption { return option.WithResponseInto(dst) }
+
+type optionFunc = option.RequestOption
+
+func optResponseBody(dst any) option.RequestOption { return option.WithResponseBodyInto(dst) }
