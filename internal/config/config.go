@@ -149,6 +149,9 @@ type Timeouts struct {
 type Server struct {
 	MaxBodyBytes  int64         // request bodies above this get 413
 	ShutdownGrace time.Duration // how long in-flight requests get on SIGTERM
+	// MaxInFlight bounds requests served at once; beyond it the answer is
+	// an immediate 503 with Retry-After. 0 means DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // Defaults.
@@ -156,6 +159,7 @@ const (
 	DefaultListen        = "127.0.0.1:8082"
 	DefaultMaxBodyBytes  = 32 << 20
 	DefaultShutdownGrace = 30 * time.Second
+	DefaultMaxInFlight   = 8192
 )
 
 // Mocked reports whether every vendor is of type mock, i.e. no request can

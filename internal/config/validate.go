@@ -75,6 +75,12 @@ func (c *Config) validate() error {
 	if c.Server.MaxBodyBytes < 0 {
 		return errors.New("server.max_body_bytes: must be greater than 0")
 	}
+	if c.Server.MaxInFlight == 0 {
+		c.Server.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Server.MaxInFlight < 0 {
+		return errors.New("server.max_in_flight: must be greater than 0")
+	}
 	if c.Server.ShutdownGrace == 0 {
 		c.Server.ShutdownGrace = DefaultShutdownGrace
 	}

@@ -35,7 +35,7 @@ func TestValidateDefaults(t *testing.T) {
 						Models:      []Model{full("mock-model", false), full("mock-embedding", true)}},
 				},
 				Routing: routingWith(UnknownModelsPool),
-				Server:  Server{MaxBodyBytes: DefaultMaxBodyBytes, ShutdownGrace: DefaultShutdownGrace},
+				Server:  Server{MaxBodyBytes: DefaultMaxBodyBytes, ShutdownGrace: DefaultShutdownGrace, MaxInFlight: DefaultMaxInFlight},
 			},
 		},
 		{
@@ -46,7 +46,7 @@ func TestValidateDefaults(t *testing.T) {
 				Vendors: []Vendor{{Name: "x", Type: TypeMock, Models: []Model{{Name: "only", Tools: true}},
 					Credentials: []Credential{{Key: "", Name: "n", Weight: 5}}}},
 				Routing: Routing{Strategy: StrategyEven, UnknownModels: UnknownModelsReject},
-				Server:  Server{MaxBodyBytes: 1, ShutdownGrace: time.Millisecond},
+				Server:  Server{MaxBodyBytes: 1, ShutdownGrace: time.Millisecond, MaxInFlight: DefaultMaxInFlight},
 			},
 			want: Config{
 				Source: "s",
@@ -54,7 +54,7 @@ func TestValidateDefaults(t *testing.T) {
 				Vendors: []Vendor{{Name: "x", Type: TypeMock, Models: []Model{{Name: "only", Tools: true, Weight: 1}}, Priority: 1,
 					Credentials: []Credential{{Key: "", Name: "n", Weight: 5}}}},
 				Routing: routingWith(UnknownModelsReject),
-				Server:  Server{MaxBodyBytes: 1, ShutdownGrace: time.Millisecond},
+				Server:  Server{MaxBodyBytes: 1, ShutdownGrace: time.Millisecond, MaxInFlight: DefaultMaxInFlight},
 			},
 		},
 	}

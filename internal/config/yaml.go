@@ -378,8 +378,11 @@ func (d *yamlDecoder) duration(n *yaml.Node, path string) (time.Duration, error)
 
 func (d *yamlDecoder) server(n *yaml.Node) (Server, error) {
 	var s Server
-	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace")
+	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace", "max_in_flight")
 	if err != nil {
+		return s, err
+	}
+	if s.MaxInFlight, err = d.count(f["max_in_flight"], "server.max_in_flight"); err != nil {
 		return s, err
 	}
 	// Explicit zeros are rejected here: Validate would read them as "unset".

@@ -2,11 +2,13 @@ package server
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
 	"strings"
 )
 
-// admin guards an admin endpoint with the admin key when one is set.
+// admin guards an admin endpoint: with an admin key set it is required;
+// without one, only clients on this machine (loopback) get in.
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if k := s.opts.AdminKey; k != "" {
@@ -15,9 +17,22 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 				writeError(w, errorf(http.StatusUnauthorized, "invalid_api_key", "", "admin endpoints need the admin key"))
 				return
 			}
+		} else if !loopback(r.RemoteAddr) {
+			writeError(w, errorf(http.StatusForbidden, "admin_forbidden", "",
+				"admin endpoints are only reachable from this machine unless GENROUTER_MASTER_KEY is set"))
+			return
 		}
 		h(w, r)
 	}
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // reload serves POST /admin/reload: the config is re-read and swapped in

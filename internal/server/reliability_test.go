@@ -446,3 +446,36 @@ func TestActiveProbes(t *testing.T) {
 		t.Errorf("%d probes", probes)
 	}
 }
+
+// Beyond max_in_flight the answer is an immediate 503 with Retry-After.
+func TestMaxInFlight(t *testing.T) {
+	up := fake.Start(t, fake.OpenAI, fake.Options{})
+	up.SetFault(func(*fake.Recorded) *fake.Fault { return &fake.Fault{Delay: time.Second} })
+	cfg := configOf(config.UnknownModelsPool, vendorOf("v", config.TypeOpenAI, up.URL(), []string{"a"}, "m"))
+	cfg.Server.MaxInFlight = 2
+	g := startGateway(t, cfg)
+	var wg sync.WaitGroup
+	var ok, shed atomic.Int32
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, h, _ := post(t, g.URL+"/chat/completions", hi)
+			switch {
+			case code == 200:
+				ok.Add(1)
+			case code == 503 && h.Get("Retry-After") != "":
+				shed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 2 || shed.Load() != 4 {
+		t.Errorf("ok %d shed %d, want 2 and 4", ok.Load(), shed.Load())
+	}
+	// Admin endpoints: loopback only without a master key.
+	code, _, _ := do(t, "GET", strings.TrimSuffix(g.URL, "/v1")+"/debug/pprof/", "")
+	if code != 200 {
+		t.Errorf("pprof from loopback: %d", code)
+	}
+}

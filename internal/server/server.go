@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,8 @@ type Server struct {
 	opts     Options
 	circuits *route.Health // outlive reloads
 	buffers  sync.Pool     // request bodies
+	// inFlight counts requests being served, for max_in_flight.
+	inFlight atomic.Int64
 
 	mu       sync.Mutex // serialises Load
 	adapters map[string]vendors.Adapter
@@ -173,8 +176,8 @@ func NewAdapter(version string, connect time.Duration) route.AdapterFunc {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, prefix := range []string{"/v1", ""} { // some clients drop the /v1
-		mux.Handle(prefix+"/chat/completions", only(http.MethodPost, s.chat))
-		mux.Handle(prefix+"/embeddings", only(http.MethodPost, s.embeddings))
+		mux.Handle(prefix+"/chat/completions", only(http.MethodPost, s.bounded(s.chat)))
+		mux.Handle(prefix+"/embeddings", only(http.MethodPost, s.bounded(s.embeddings)))
 		mux.Handle(prefix+"/models", only(http.MethodGet, s.models))
 		mux.Handle(prefix+"/models/{id...}", only(http.MethodGet, s.model))
 	}
@@ -182,10 +185,32 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/health/live", only(http.MethodGet, s.live))
 	mux.Handle("/health/ready", only(http.MethodGet, s.ready))
 	mux.Handle("/admin/reload", only(http.MethodPost, s.admin(s.reload)))
+	mux.Handle("/debug/pprof/", s.admin(pprof.Index))
+	mux.Handle("/debug/pprof/cmdline", s.admin(pprof.Cmdline))
+	mux.Handle("/debug/pprof/profile", s.admin(pprof.Profile))
+	mux.Handle("/debug/pprof/symbol", s.admin(pprof.Symbol))
+	mux.Handle("/debug/pprof/trace", s.admin(pprof.Trace))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "not_found", "", "unknown path %s %s", r.Method, r.URL.Path))
 	})
 	return s.recoverPanics(mux)
+}
+
+// bounded sheds load beyond server.max_in_flight with an immediate 503,
+// so memory stays bounded under overload instead of queueing without end.
+func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		limit := s.state.Load().cfg.Server.MaxInFlight
+		n := s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		if limit > 0 && n > int64(limit) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, errorf(http.StatusServiceUnavailable, "server_overloaded", "",
+				"the gateway is at its limit of %d requests in flight; retry shortly", limit))
+			return
+		}
+		h(w, r)
+	}
 }
 
 // only answers other methods with an OpenAI-shaped 405.
