@@ -50,9 +50,10 @@ type Content struct {
 // UnmarshalJSON accepts a string, an array of parts or null.
 func (c *Content) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	*c = Content{}
 	switch {
 	case len(b) == 0 || string(b) == "null":
-		*c = Content{Null: true}
+		c.Null = true
 		return nil
 	case b[0] == '[':
 		c.IsParts = true

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -46,8 +45,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, apiErr)
 		return
 	}
-	var req openai.ChatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	req, err := openai.ParseChat(body)
+	if err != nil {
 		x.fail(w, openai.DecodeError(err))
 		return
 	}
@@ -60,7 +59,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
 	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs()}
-	j := &job{body: body, chat: &req, stream: req.Stream, includeUsage: req.IncludeUsage()}
+	j := &job{body: body, chat: req, stream: req.Stream, includeUsage: req.IncludeUsage()}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {
 		x.failDispatch(w, r.Context(), err)

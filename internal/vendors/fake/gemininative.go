@@ -96,22 +96,12 @@ func (geminiNativeWire) errorFor(c *call, f failure) (int, any, string) {
 	case failNoKey:
 		// Inferred: Google's answer to a call with no credential at all.
 		return nativeError(403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.")
-	case failBadKey:
-		// mock-responses/googleai/unary-failure-api-key.txt
-		return nativeError(400, geminiBadKeyMsg,
-			obj{
-				{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
-				{"reason", "API_KEY_INVALID"},
-				{"domain", "googleapis.com"},
-				{"metadata", obj{{"service", "generativelanguage.googleapis.com"}}},
-			},
-			obj{
-				{"@type", "type.googleapis.com/google.rpc.LocalizedMessage"},
-				{"locale", "en-US"},
-				{"message", geminiBadKeyMsg},
-			})
-	case failBadJSON:
-		return nativeError(400, "Invalid JSON payload received. Unexpected token.")
+	case failBadKey, failBadJSON:
+		// The compat endpoint's bodies, which are Google's own, without
+		// the array around them (bad key:
+		// mock-responses/googleai/unary-failure-api-key.txt).
+		status, body, _ := geminiCompatWire{}.errorFor(c, f)
+		return status, body.([]any)[0], "  "
 	case failInvalid:
 		return nativeError(400, f.arg)
 	case failNoModel, failNoSuchModel:

@@ -267,6 +267,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.rec.Model = m
 		}
 	}
+	if strings.Contains(r.URL.Path, ":streamGenerateContent") {
+		c.rec.Stream = true // Gemini says "stream" in the path, not the body
+	}
 	c.key = s.d.apiKey(r)
 	name, authed := s.keyName(c.key)
 	if authed {

@@ -127,6 +127,9 @@ func buildRequest(req *chatRequest, model string) (*generateRequest, *openai.Err
 			add("model", parts)
 		case "tool", "function":
 			name := m.Name
+			if m.Role == "function" && name == "" {
+				return nil, invalid(p+".name", "a function message needs the name of its function")
+			}
 			if m.Role == "tool" {
 				var ok bool
 				if name, ok = names[m.ToolCallID]; !ok {
@@ -237,8 +240,9 @@ func toolResponse(text string) json.RawMessage {
 	return b
 }
 
-// parts decodes message content: a string, an array of parts, or null.
-func parts(raw json.RawMessage, p string) (text string, list []contentPart, isList bool, e *openai.Error) {
+// decodeContent decodes message content: a string, an array of parts, or
+// null.
+func decodeContent(raw json.RawMessage, p string) (text string, list []contentPart, isList bool, e *openai.Error) {
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
@@ -259,7 +263,7 @@ func parts(raw json.RawMessage, p string) (text string, list []contentPart, isLi
 // textOf is the text of content that may only hold text (system, tool
 // and assistant messages).
 func textOf(raw json.RawMessage, p string) (string, *openai.Error) {
-	text, list, isList, e := parts(raw, p)
+	text, list, isList, e := decodeContent(raw, p)
 	if e != nil || !isList {
 		return text, e
 	}
@@ -280,7 +284,7 @@ func textOf(raw json.RawMessage, p string) (string, *openai.Error) {
 // userParts is user content as Gemini parts: text, and media as inline
 // data or file references.
 func userParts(raw json.RawMessage, p string) ([]part, *openai.Error) {
-	text, list, isList, e := parts(raw, p)
+	text, list, isList, e := decodeContent(raw, p)
 	if e != nil {
 		return nil, e
 	}

@@ -87,7 +87,9 @@ const chunkHead = `"id":"chatcmpl-fallback","object":"chat.completion.chunk","cr
 
 func TestStreamGolden(t *testing.T) {
 	sigID := withSignature("call_000000000000000000000001", "CiIBVKhc7vB+vaaq6rA/KC79Ts7iXagIOA4EBOyBFDpl+pxPCmcBVKhc7g==")
-	head := func(id string) string { return `"id":"` + id + `","object":"chat.completion.chunk","created":1700000000,"model":"gemini-2.5-flash"` }
+	head := func(id string) string {
+		return `"id":"` + id + `","object":"chat.completion.chunk","created":1700000000,"model":"gemini-2.5-flash"`
+	}
 	for _, tc := range []struct {
 		name         string
 		body         string
