@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The SQL code is shared by both databases; these small interfaces hide the
+// difference between database/sql (SQLite) and pgx (PostgreSQL). Queries are
+// written with $1-style placeholders, which both understand.
+
+type querier interface {
+	exec(ctx context.Context, q string, args ...any) (int64, error)
+	query(ctx context.Context, q string, args ...any) (rows, error)
+	queryRow(ctx context.Context, q string, args ...any) row
+}
+
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+type row interface {
+	Scan(dest ...any) error
+}
+
+type tx interface {
+	querier
+	commit(ctx context.Context) error
+	rollback(ctx context.Context) error
+}
+
+// backend is one open database.
+type backend interface {
+	reader() querier // for queries
+	writer() querier // for single-statement writes
+	begin(ctx context.Context) (tx, error)
+	ping(ctx context.Context) error
+	close() error
+}
+
+func isNoRows(err error) bool {
+	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
+}
+
+// ---- database/sql ----
+
+type sqlRunner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type sqlQuerier struct{ r sqlRunner }
+
+// rebind turns $N placeholders into SQLite's anonymous ?, repeating and
+// reordering args to match. SQLite understands $N, but binding a named (or
+// numbered) parameter costs a walk of the statement's parameter list, so a
+// batch INSERT with thousands of them would be quadratic; anonymous ones are
+// bound by position. The SQL of this package has no '$' in literals.
+func rebind(q string, args []any) (string, []any) {
+	if !strings.Contains(q, "$") {
+		return q, args
+	}
+	var b strings.Builder
+	b.Grow(len(q))
+	out := make([]any, 0, len(args))
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c != '$' {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		n := 0
+		for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+			n = n*10 + int(q[j]-'0')
+			j++
+		}
+		if j == i+1 || n < 1 || n > len(args) {
+			b.WriteByte(c) // not a placeholder we know: let SQLite complain
+			continue
+		}
+		b.WriteByte('?')
+		out = append(out, args[n-1])
+		i = j - 1
+	}
+	return b.String(), out
+}
+
+func (q sqlQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
+	s, args = rebind(s, args)
+	res, err := q.r.ExecContext(ctx, s, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q sqlQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
+	s, args = rebind(s, args)
+	r, err := q.r.QueryContext(ctx, s, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+func (q sqlQuerier) queryRow(ctx context.Context, s string, args ...any) row {
+	s, args = rebind(s, args)
+	return q.r.QueryRowContext(ctx, s, args...)
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+type sqlTx struct {
+	sqlQuerier
+	tx *sql.Tx
+}
+
+func (t sqlTx) commit(context.Context) error   { return t.tx.Commit() }
+func (t sqlTx) rollback(context.Context) error { return t.tx.Rollback() }
+
+// ---- pgx ----
+
+type pgQuerier struct {
+	r interface {
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	}
+	exe func(ctx context.Context, sql string, args ...any) (int64, error)
+}
+
+func (q pgQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
+	return q.exe(ctx, s, args...)
+}
+
+func (q pgQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
+	r, err := q.r.Query(ctx, s, args...)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (q pgQuerier) queryRow(ctx context.Context, s string, args ...any) row {
+	return q.r.QueryRow(ctx, s, args...)
+}
+
+func poolQuerier(p *pgxpool.Pool) pgQuerier {
+	return pgQuerier{r: p, exe: func(ctx context.Context, s string, args ...any) (int64, error) {
+		tag, err := p.Exec(ctx, s, args...)
+		return tag.RowsAffected(), err
+	}}
+}
+
+type pgTx struct {
+	pgQuerier
+	tx pgx.Tx
+}
+
+func newPgTx(t pgx.Tx) pgTx {
+	return pgTx{tx: t, pgQuerier: pgQuerier{r: t, exe: func(ctx context.Context, s string, args ...any) (int64, error) {
+		tag, err := t.Exec(ctx, s, args...)
+		return tag.RowsAffected(), err
+	}}}
+}
+
+func (t pgTx) commit(ctx context.Context) error { return t.tx.Commit(ctx) }
+
+func (t pgTx) rollback(ctx context.Context) error {
+	// Rollback must run even when ctx has ended, or the connection is lost.
+	return t.tx.Rollback(context.WithoutCancel(ctx))
+}

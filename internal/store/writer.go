@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// UsageInserter is what a Writer writes to; every Store is one.
+type UsageInserter interface {
+	InsertUsage(ctx context.Context, rows []Usage) error
+}
+
+// WriterOptions configure a Writer. Zero values take the defaults.
+type WriterOptions struct {
+	QueueSize     int           // rows held in memory at most; default 10000
+	BatchSize     int           // rows per InsertUsage; default 256
+	FlushInterval time.Duration // a partial batch waits at most this long; default 500ms
+	Retries       int           // retries of a failed batch before it is dropped; default 3, negative for none
+	RetryBackoff  time.Duration // wait before the first retry, doubled each time (with jitter); default 200ms
+	WriteTimeout  time.Duration // limit of one InsertUsage call; default 10s
+	// OnError, if set, is called from the writer's goroutine after each
+	// failed attempt; final is true when the batch is given up. It must not
+	// block for long.
+	OnError func(err error, rows int, final bool)
+}
+
+func (o WriterOptions) withDefaults() WriterOptions {
+	if o.QueueSize <= 0 {
+		o.QueueSize = 10000
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 256
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 500 * time.Millisecond
+	}
+	switch {
+	case o.Retries == 0:
+		o.Retries = 3
+	case o.Retries < 0:
+		o.Retries = 0
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 200 * time.Millisecond
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// WriterStats count rows. Every row offered to Enqueue is either Dropped
+// (refused at once) or Enqueued; every Enqueued row ends up Written or
+// Failed, and until then is Pending.
+type WriterStats struct {
+	Enqueued int64 `json:"enqueued"` // accepted by Enqueue
+	Written  int64 `json:"written"`  // committed to the store
+	Dropped  int64 `json:"dropped"`  // refused by Enqueue: queue full, or writer closed
+	Failed   int64 `json:"failed"`   // accepted, then lost: retries exhausted, or still queued when Close gave up
+	Retries  int64 `json:"retries"`  // failed attempts that were retried
+	Pending  int64 `json:"pending"`  // accepted, not yet Written or Failed
+}
+
+// Writer writes usage rows to a store in the background, in batches. Enqueue
+// never blocks: a slow or unavailable database costs rows (counted), never
+// request latency.
+type Writer struct {
+	store UsageInserter
+	opt   WriterOptions
+	ch    chan Usage
+
+	mu     sync.RWMutex // Enqueue holds it shared; Close takes it to set closed
+	closed bool
+
+	stop      chan struct{} // closed by Close: drain and return
+	done      chan struct{} // closed when run returns
+	closeOnce sync.Once
+	ctx       context.Context // cancelled when Close gives up
+	cancel    context.CancelFunc
+
+	enqueued, written, dropped, failed, retries atomic.Int64
+}
+
+// NewWriter starts a Writer; Close stops it.
+func NewWriter(s UsageInserter, opt WriterOptions) *Writer {
+	opt = opt.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Writer{
+		store:  s,
+		opt:    opt,
+		ch:     make(chan Usage, opt.QueueSize),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	go w.run()
+	return w
+}
+
+// Enqueue queues a row for writing and reports whether it was accepted. It
+// never blocks: when the queue is full, or the writer closed, the row is
+// dropped and counted. A zero Time is set to now.
+func (w *Writer) Enqueue(u Usage) bool {
+	if u.Time.IsZero() {
+		u.Time = time.Now()
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		w.dropped.Add(1)
+		return false
+	}
+	w.enqueued.Add(1) // before the send, so that Pending never goes negative
+	select {
+	case w.ch <- u:
+		return true
+	default:
+		w.enqueued.Add(-1)
+		w.dropped.Add(1)
+		return false
+	}
+}
+
+// Stats returns the counters.
+func (w *Writer) Stats() WriterStats {
+	s := WriterStats{
+		Written: w.written.Load(),
+		Failed:  w.failed.Load(),
+		Dropped: w.dropped.Load(),
+		Retries: w.retries.Load(),
+	}
+	s.Enqueued = w.enqueued.Load()
+	s.Pending = max(0, s.Enqueued-s.Written-s.Failed)
+	return s
+}
+
+// Close stops accepting rows and writes what is queued. If ctx ends first,
+// the write in progress is cancelled and what remains is counted as Failed.
+// It returns an error when rows were lost while closing (ctx ending, or the
+// store failing). Close is safe to call more than once. The store must honour
+// context cancellation (both implementations do) for Close to return
+// promptly when ctx ends.
+func (w *Writer) Close(ctx context.Context) error {
+	failedBefore := w.failed.Load()
+	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		close(w.stop)
+	})
+	cause := errors.New("writes failed")
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		w.cancel()
+		<-w.done // prompt: the store is called with a cancelled context, or not at all
+		cause = ctx.Err()
+	}
+	w.cancel()
+	if lost := w.failed.Load() - failedBefore; lost > 0 {
+		return fmt.Errorf("store: usage writer: %d rows lost while closing: %w", lost, cause)
+	}
+	return nil
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	tick := time.NewTicker(w.opt.FlushInterval)
+	defer tick.Stop()
+	batch := make([]Usage, 0, w.opt.BatchSize)
+	flush := func() {
+		if len(batch) > 0 {
+			w.write(batch)
+			batch = make([]Usage, 0, w.opt.BatchSize) // the store may keep the old slice
+		}
+	}
+	for {
+		select {
+		case u := <-w.ch:
+			batch = append(batch, u)
+			if len(batch) >= w.opt.BatchSize {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case <-w.stop:
+			// Enqueue can no longer add rows (closed is set before stop is
+			// closed), so draining the channel once finds every queued row.
+			for {
+				select {
+				case u := <-w.ch:
+					batch = append(batch, u)
+					if len(batch) >= w.opt.BatchSize {
+						flush()
+					}
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+// write inserts one batch, retrying with backoff, and counts the outcome.
+func (w *Writer) write(batch []Usage) {
+	n := int64(len(batch))
+	backoff := w.opt.RetryBackoff
+	for attempt := 0; ; attempt++ {
+		if w.ctx.Err() != nil { // Close gave up: do not wait on the store again
+			w.failed.Add(n)
+			return
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, w.opt.WriteTimeout)
+		err := w.store.InsertUsage(ctx, batch)
+		cancel()
+		if err == nil {
+			w.written.Add(n)
+			return
+		}
+		final := attempt >= w.opt.Retries || w.ctx.Err() != nil
+		if w.opt.OnError != nil {
+			w.opt.OnError(err, len(batch), final)
+		}
+		if final {
+			w.failed.Add(n)
+			return
+		}
+		w.retries.Add(1)
+		// Full jitter around the doubling backoff: [backoff/2, backoff*3/2).
+		d := backoff/2 + time.Duration(rand.Int64N(int64(backoff)+1))
+		backoff *= 2
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-w.ctx.Done():
+			t.Stop()
+		}
+	}
+}
