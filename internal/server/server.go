@@ -178,6 +178,7 @@ func (s *Server) Handler() http.Handler {
 	for _, prefix := range []string{"/v1", ""} { // some clients drop the /v1
 		mux.Handle(prefix+"/chat/completions", only(http.MethodPost, s.bounded(s.chat)))
 		mux.Handle(prefix+"/embeddings", only(http.MethodPost, s.bounded(s.embeddings)))
+		mux.Handle(prefix+"/messages", only(http.MethodPost, s.bounded(s.messages)))
 		mux.Handle(prefix+"/models", only(http.MethodGet, s.models))
 		mux.Handle(prefix+"/models/{id...}", only(http.MethodGet, s.model))
 	}

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/anthropic"
+	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/route"
+)
+
+// messages serves POST /v1/messages: Anthropic's Messages API in front of
+// every vendor. The request is translated into an OpenAI chat request and
+// goes through the same router, timeouts and logging as /chat/completions;
+// the answer is translated back, and errors take Anthropic's shape. The
+// Anthropic SDKs' x-api-key and anthropic-version headers are accepted and
+// not required.
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	x := &exchange{id: requestID(r), start: time.Now()}
+	w.Header().Set("X-Request-Id", x.id)
+	w.Header().Set("Request-Id", x.id) // what Anthropic's SDKs read
+	defer s.logExchange(r, x)
+
+	buf := s.getBuffer()
+	defer s.putBuffer(buf)
+	body, apiErr := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes)
+	if apiErr != nil {
+		x.failAnthropic(w, apiErr)
+		return
+	}
+	in, apiErr := anthropic.ParseRequest(body)
+	if in != nil {
+		x.asked, x.stream = in.Model, in.Stream
+	}
+	if apiErr != nil {
+		x.failAnthropic(w, apiErr)
+		return
+	}
+	chatBody, apiErr := in.ToOpenAI()
+	if apiErr != nil {
+		x.failAnthropic(w, apiErr)
+		return
+	}
+	var req openai.ChatRequest
+	if err := json.Unmarshal(chatBody, &req); err != nil {
+		x.failAnthropic(w, errorf(http.StatusInternalServerError, "internal_error", "", "translate the request: %v", err))
+		return
+	}
+	if e := req.Validate(); e != nil {
+		x.failAnthropic(w, anthropic.FromValidation(e))
+		return
+	}
+	t := limits(r, st.cfg.Routing.Timeouts)
+	ctx, cancel := withTotal(r, t)
+	defer cancel()
+	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs()}
+	j := &job{body: chatBody, chat: &req, stream: req.Stream, includeUsage: req.IncludeUsage()}
+	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
+	if err != nil {
+		x.failDispatchAnthropic(w, r.Context(), err)
+		return
+	}
+	if ans.stream == nil {
+		x.ttfb = time.Since(x.start)
+		x.usage(ans.body)
+		out, terr := anthropic.MessageFromOpenAI(ans.body, in.Model, in.StopSequences)
+		if terr != nil {
+			ans.lease.Done(terr, x.promptTok+x.complTok)
+			x.failAnthropic(w, errorf(http.StatusBadGateway, "upstream_error", "", "the vendor's answer could not be read: %v", terr))
+			return
+		}
+		ans.lease.Done(nil, x.promptTok+x.complTok)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		w.WriteHeader(http.StatusOK)
+		x.status = http.StatusOK
+		w.Write(out)
+		return
+	}
+	err = s.relayMessages(ctx, w, ans, anthropic.NewStream(in.Model, in.StopSequences), x)
+	ans.lease.Done(err, x.promptTok+x.complTok)
+}
+
+// relayMessages translates a vendor's chunk stream into Anthropic's event
+// stream, writing and flushing each chunk's events as they come. A failure
+// after the start ends the stream with an `event: error` and no
+// message_stop, so no client takes a broken answer for a whole one. Timeouts
+// and client departures are handled as in relay.
+func (s *Server) relayMessages(ctx context.Context, w http.ResponseWriter, ans *answer, tr *anthropic.Stream, x *exchange) error {
+	st := ans.stream
+	defer st.Close()
+	rc := http.NewResponseController(w)
+	x.ttfb = time.Since(x.start)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	x.status = http.StatusOK
+
+	idle := time.AfterFunc(ans.idle, func() { ans.lease.Cancel(route.ErrStreamIdleTimeout) })
+	defer idle.Stop()
+
+	b := make([]byte, 0, 4096)
+	send := func(evs []anthropic.Event) bool {
+		if len(evs) == 0 {
+			return true
+		}
+		b = b[:0]
+		for _, ev := range evs {
+			b = ev.AppendSSE(b)
+		}
+		if _, err := w.Write(b); err != nil || rc.Flush() != nil {
+			x.clientGone = true
+			return false
+		}
+		return true
+	}
+
+	var err error
+	d := ans.first
+	if d == nil {
+		err = io.EOF
+	}
+	for err == nil {
+		if bytes.Contains(d, []byte(`"usage":{`)) {
+			x.usage(d)
+		}
+		evs, terr := tr.Chunk(d)
+		if terr != nil {
+			err = errorf(http.StatusBadGateway, "upstream_error", "", "%v", terr)
+			break
+		}
+		if !send(evs) {
+			return nil
+		}
+		d, err = st.Next()
+		idle.Reset(ans.idle)
+	}
+	switch {
+	case err == io.EOF:
+		send(tr.Finish())
+		return nil
+	case ctx.Err() != nil && !errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout):
+		if errors.Is(context.Cause(ctx), route.ErrTotalTimeout) {
+			err = errorf(http.StatusGatewayTimeout, "request_timeout", "", "the stream did not complete within the gateway's total timeout")
+			break
+		}
+		x.clientGone = true
+		return nil
+	case errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout):
+		err = errorf(http.StatusGatewayTimeout, "stream_idle_timeout", "", "the vendor's stream went silent for longer than %s", ans.idle)
+	}
+	e := asAPIError(err)
+	x.errCode = code(e)
+	send([]anthropic.Event{anthropic.ErrorEvent(e)})
+	return err
+}
+
+// failAnthropic answers with e in Anthropic's error shape, keeping its
+// status and Retry-After.
+func (x *exchange) failAnthropic(w http.ResponseWriter, e *openai.Error) {
+	x.status = e.Status
+	x.errCode = code(e)
+	status, body := anthropic.FromError(e, x.id)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.RetryAfter != "" {
+		h.Set("Retry-After", e.RetryAfter)
+	}
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// failDispatchAnthropic is failDispatch in Anthropic's shape.
+func (x *exchange) failDispatchAnthropic(w http.ResponseWriter, ctx context.Context, err error) {
+	var e *openai.Error
+	if errors.As(err, &e) {
+		x.failAnthropic(w, e)
+		return
+	}
+	if ctx.Err() != nil {
+		x.clientGone = true
+		return
+	}
+	x.failAnthropic(w, asAPIError(err))
+}
