@@ -192,3 +192,16 @@ func (x *exchange) failDispatchAnthropic(w http.ResponseWriter, ctx context.Cont
 	}
 	x.failAnthropic(w, asAPIError(err))
 }
+
+// writeAnthropicError answers in Anthropic's error shape, for the
+// middleware of /v1/messages.
+func writeAnthropicError(w http.ResponseWriter, e *openai.Error) {
+	status, body := anthropic.FromError(e, w.Header().Get("X-Request-Id"))
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.RetryAfter != "" {
+		h.Set("Retry-After", e.RetryAfter)
+	}
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}

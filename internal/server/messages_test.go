@@ -461,3 +461,13 @@ func TestMessagesImages(t *testing.T) {
 		})
 	}
 }
+
+// Even the middleware answers /v1/messages in Anthropic's shape.
+func TestMessagesMiddlewareErrorsAreAnthropicShaped(t *testing.T) {
+	g := startGateway(t, configOf(config.UnknownModelsPool, config.Vendor{Name: "mock", Type: config.TypeMock,
+		Credentials: []config.Credential{{Name: "mock", Weight: 1}}, Models: []config.Model{{Name: "m", Streaming: true, Weight: 1}}}))
+	code, _, body := do(t, "GET", g.URL+"/messages", "")
+	if code != 405 || !strings.Contains(body, `"type":"error"`) || !strings.Contains(body, `"invalid_request_error"`) {
+		t.Errorf("405: %d %s", code, body)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/genrouter/genrouter/internal/vendors/anthropic"
@@ -178,7 +179,7 @@ func (s *Server) Handler() http.Handler {
 	for _, prefix := range []string{"/v1", ""} { // some clients drop the /v1
 		mux.Handle(prefix+"/chat/completions", only(http.MethodPost, s.bounded(s.chat)))
 		mux.Handle(prefix+"/embeddings", only(http.MethodPost, s.bounded(s.embeddings)))
-		mux.Handle(prefix+"/messages", only(http.MethodPost, s.bounded(s.messages)))
+		mux.Handle(prefix+"/messages", onlyAs(http.MethodPost, s.boundedAs(s.messages, writeAnthropicError), writeAnthropicError))
 		mux.Handle(prefix+"/models", only(http.MethodGet, s.models))
 		mux.Handle(prefix+"/models/{id...}", only(http.MethodGet, s.model))
 	}
@@ -199,7 +200,10 @@ func (s *Server) Handler() http.Handler {
 
 // bounded sheds load beyond server.max_in_flight with an immediate 503,
 // so memory stays bounded under overload instead of queueing without end.
-func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc { return s.boundedAs(h, writeError) }
+
+// boundedAs is bounded answering in a given error shape.
+func (s *Server) boundedAs(h http.HandlerFunc, writeError func(http.ResponseWriter, *openai.Error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		limit := s.state.Load().cfg.Server.MaxInFlight
 		n := s.inFlight.Add(1)
@@ -215,7 +219,10 @@ func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // only answers other methods with an OpenAI-shaped 405.
-func only(method string, h http.HandlerFunc) http.Handler {
+func only(method string, h http.HandlerFunc) http.Handler { return onlyAs(method, h, writeError) }
+
+// onlyAs is only answering in a given error shape (Anthropic's on /v1/messages).
+func onlyAs(method string, h http.HandlerFunc, writeError func(http.ResponseWriter, *openai.Error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", method)
