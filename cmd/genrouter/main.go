@@ -28,6 +28,8 @@ const usage = `genrouter: one OpenAI-compatible endpoint over many LLM vendors a
 Usage:
   genrouter serve [--config FILE] [--listen ADDR] [--credentials FILE --models FILE]
   genrouter check [--config FILE | --credentials FILE --models FILE]
+  genrouter encrypt [VALUE | - | --config FILE [--headers] | --new-key]
+  genrouter decrypt [VALUE | - | --config FILE]
   genrouter version
 
 With no config the gateway reads OPENAI_API_KEY, GEMINI_API_KEY or GOOGLE_API_KEY
@@ -49,6 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "encrypt":
+		return encryptCmd(args[1:], os.Stdin, stdout, stderr, os.LookupEnv)
+	case "decrypt":
+		return decryptCmd(args[1:], os.Stdin, stdout, stderr, os.LookupEnv)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
 	case "bench-upstream", "bench-proxy":

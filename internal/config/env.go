@@ -40,7 +40,11 @@ func FromEnv(env LookupFunc) (*Config, error) {
 		}
 	}
 
+	sec := newSecrets(env)
 	if keys := splitKeys(env.get("OPENAI_API_KEY")); len(keys) > 0 {
+		if err := sec.openEnvKeys(keys, "OPENAI_API_KEY"); err != nil {
+			return nil, fmt.Errorf("environment: %w", err)
+		}
 		v := Vendor{Name: TypeOpenAI, Type: TypeOpenAI, Credentials: keys}
 		if base := env.get("OPENAI_BASE_URL"); base != "" {
 			// Checked here so the error names the variable, not vendors[0].
@@ -52,9 +56,12 @@ func FromEnv(env LookupFunc) (*Config, error) {
 		c.Vendors = append(c.Vendors, v)
 	}
 
-	keys := splitKeys(env.get("GEMINI_API_KEY"))
+	keys, keysVar := splitKeys(env.get("GEMINI_API_KEY")), "GEMINI_API_KEY"
 	if len(keys) == 0 {
-		keys = splitKeys(env.get("GOOGLE_API_KEY"))
+		keys, keysVar = splitKeys(env.get("GOOGLE_API_KEY")), "GOOGLE_API_KEY"
+	}
+	if err := sec.openEnvKeys(keys, keysVar); err != nil {
+		return nil, fmt.Errorf("environment: %w", err)
 	}
 	if len(keys) > 0 {
 		c.Vendors = append(c.Vendors, Vendor{Name: TypeGemini, Type: TypeGemini, Credentials: keys})

@@ -113,6 +113,7 @@ func readLegacyCredentials(file string, env LookupFunc) ([]Vendor, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	var vendors []Vendor
+	sec := newSecrets(env)
 	for i, raw := range entries {
 		path := fmt.Sprintf("[%d]", i)
 		var e legacyCredential
@@ -126,6 +127,9 @@ func readLegacyCredentials(file string, env LookupFunc) ([]Vendor, error) {
 			return nil, fmt.Errorf("%s: %s.platform: unknown platform %q (want openai or gemini)", file, path, e.Platform)
 		}
 		key, err := expand(e.Value, env)
+		if err == nil {
+			key, err = sec.open(key)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s.value: %w", file, path, err)
 		}

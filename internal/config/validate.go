@@ -105,6 +105,9 @@ func (v *Vendor) validate(path string) error {
 	if err := v.validateWire(path); err != nil {
 		return err
 	}
+	if err := checkNotEncrypted(v, path); err != nil {
+		return err
+	}
 
 	if v.BaseURL == "" {
 		v.BaseURL = defaultBaseURL(v.Type)

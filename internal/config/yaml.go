@@ -24,6 +24,9 @@ func Load(path string, env LookupFunc) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := newSecrets(env).openVendors(c.Vendors); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	c.Source = path
 	if err := c.Validate(); err != nil {
 		return nil, err
