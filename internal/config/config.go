@@ -45,6 +45,7 @@ type Config struct {
 	Vendors []Vendor
 	Routing Routing
 	Server  Server
+	Media   Media
 	// Warnings are non-fatal problems found while loading (legacy files
 	// referencing vendors without keys, ...); the CLI logs them.
 	Warnings []string
@@ -76,6 +77,12 @@ type Vendor struct {
 	Priority int
 	// HealthCheck, when its interval is set, probes each credential.
 	HealthCheck HealthCheck
+	// InlineImages (auto, always, never) says when image URLs are
+	// downloaded and sent as data: URLs; auto does it where the vendor
+	// cannot fetch URLs itself.
+	InlineImages string
+	// Documents (extract, passthrough) says whether files become text.
+	Documents string
 }
 
 // HealthCheck configures active probes of a vendor's credentials.
@@ -105,6 +112,7 @@ type Model struct {
 	Video     bool // accepts video input (the legacy support_video flag)
 	Embedding bool // an embeddings model (serves /v1/embeddings, not chat)
 	Weight    int  // for the weighted strategy; defaults to 1
+	Audio     bool // takes input_audio parts
 }
 
 // Routing says how a combination is chosen.

@@ -61,6 +61,9 @@ func (c *Config) validate() error {
 	if err := c.Routing.validate(c.Vendors); err != nil {
 		return err
 	}
+	if err := c.Media.validate(); err != nil {
+		return err
+	}
 	if c.Routing.UnknownModels == "" {
 		c.Routing.UnknownModels = UnknownModelsPool
 	}
@@ -171,6 +174,20 @@ func (v *Vendor) validate(path string) error {
 	if v.Priority == 0 {
 		v.Priority = 1
 	}
+	switch v.InlineImages {
+	case "":
+		v.InlineImages = InlineAuto
+	case InlineAuto, InlineAlways, InlineNever:
+	default:
+		return fmt.Errorf("%s.inline_images: unknown value %q (want auto, always or never)", path, v.InlineImages)
+	}
+	switch v.Documents {
+	case "":
+		v.Documents = DocsExtract
+	case DocsExtract, DocsPass:
+	default:
+		return fmt.Errorf("%s.documents: unknown value %q (want extract or passthrough)", path, v.Documents)
+	}
 	if v.Priority < 0 || v.HealthCheck.Interval < 0 || v.HealthCheck.Timeout < 0 {
 		return fmt.Errorf("%s: priority and health_check durations must not be negative", path)
 	}
@@ -183,6 +200,9 @@ func (v *Vendor) validate(path string) error {
 		mpath := fmt.Sprintf("%s.models[%d]", path, j)
 		if m.Weight == 0 {
 			m.Weight = 1
+		}
+		if v.Type == TypeGemini || strings.Contains(strings.ToLower(m.Name), "audio") {
+			m.Audio = true // Gemini takes audio in every model; elsewhere the audio models
 		}
 		if m.Weight < 0 {
 			return fmt.Errorf("%s.weight: must not be negative", mpath)

@@ -23,14 +23,14 @@ func TestValidateDefaults(t *testing.T) {
 			want: Config{
 				Listen: DefaultListen,
 				Vendors: []Vendor{
-					{Name: "openai", Type: TypeOpenAI, BaseURL: "https://api.openai.com/v1", Priority: 1,
+					{Name: "openai", Type: TypeOpenAI, BaseURL: "https://api.openai.com/v1", Priority: 1, InlineImages: InlineAuto, Documents: DocsExtract,
 						Credentials: []Credential{{Key: "a", Name: "0", Weight: 1}, {Key: "b", Name: "1", Weight: 3}},
 						Models:      []Model{full("gpt-4o-mini", false), full("gpt-4o", false), full("text-embedding-3-small", true)}},
-					{Name: "gemini", Type: TypeGemini, BaseURL: "https://g.example/x", Priority: 1,
+					{Name: "gemini", Type: TypeGemini, BaseURL: "https://g.example/x", Priority: 1, InlineImages: InlineAuto, Documents: DocsExtract,
 						Credentials: []Credential{{Key: "c", Name: "named", Weight: 1}},
-						Models: []Model{full("gemini-2.0-flash", false), full("gemini-2.5-flash", false),
-							full("text-embedding-004", true)}},
-					{Name: "m", Type: TypeMock, BaseURL: "anything", Priority: 1,
+						Models: []Model{audio(full("gemini-2.0-flash", false)), audio(full("gemini-2.5-flash", false)),
+							audio(full("text-embedding-004", true))}},
+					{Name: "m", Type: TypeMock, BaseURL: "anything", Priority: 1, InlineImages: InlineAuto, Documents: DocsExtract,
 						Credentials: []Credential{{Key: "", Name: "mock", Weight: 1}},
 						Models:      []Model{full("mock-model", false), full("mock-embedding", true)}},
 				},
@@ -51,7 +51,7 @@ func TestValidateDefaults(t *testing.T) {
 			want: Config{
 				Source: "s",
 				Listen: "[::1]:80",
-				Vendors: []Vendor{{Name: "x", Type: TypeMock, Models: []Model{{Name: "only", Tools: true, Weight: 1}}, Priority: 1,
+				Vendors: []Vendor{{Name: "x", Type: TypeMock, Models: []Model{{Name: "only", Tools: true, Weight: 1}}, Priority: 1, InlineImages: InlineAuto, Documents: DocsExtract,
 					Credentials: []Credential{{Key: "", Name: "n", Weight: 5}}}},
 				Routing: routingWith(UnknownModelsReject),
 				Server:  Server{MaxBodyBytes: 1, ShutdownGrace: time.Millisecond, MaxInFlight: DefaultMaxInFlight},
@@ -173,3 +173,5 @@ func TestDefaultModelCapabilities(t *testing.T) {
 		}
 	}
 }
+
+func audio(m Model) Model { m.Audio = true; return m }

@@ -81,7 +81,7 @@ func (d *yamlDecoder) errorf(n *yaml.Node, path, format string, args ...any) err
 
 func (d *yamlDecoder) config(n *yaml.Node) (*Config, error) {
 	c := &Config{}
-	f, err := d.fields(n, "", false, "listen", "vendors", "routing", "server")
+	f, err := d.fields(n, "", false, "listen", "vendors", "routing", "server", "media")
 	if err != nil {
 		return nil, err
 	}
@@ -105,13 +105,16 @@ func (d *yamlDecoder) config(n *yaml.Node) (*Config, error) {
 	if c.Server, err = d.server(f["server"]); err != nil {
 		return nil, err
 	}
+	if c.Media, err = d.media(f["media"]); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 func (d *yamlDecoder) vendor(n *yaml.Node, path string) (Vendor, error) {
 	var v Vendor
 	f, err := d.fields(n, path, false, "name", "type", "base_url", "credentials", "models",
-		"api", "api_version", "deployments", "preset", "headers", "priority", "health_check")
+		"api", "api_version", "deployments", "preset", "headers", "priority", "health_check", "inline_images", "documents")
 	if err != nil {
 		return v, err
 	}
@@ -133,7 +136,7 @@ func (d *yamlDecoder) vendor(n *yaml.Node, path string) (Vendor, error) {
 	for _, s := range []struct {
 		key string
 		dst *string
-	}{{"api", &v.API}, {"api_version", &v.APIVersion}, {"preset", &v.Preset}} {
+	}{{"api", &v.API}, {"api_version", &v.APIVersion}, {"preset", &v.Preset}, {"inline_images", &v.InlineImages}, {"documents", &v.Documents}} {
 		if *s.dst, err = d.string(f[s.key], path+"."+s.key); err != nil {
 			return v, err
 		}
@@ -224,7 +227,7 @@ func (d *yamlDecoder) model(n *yaml.Node, path string) (Model, error) {
 		name, err := d.string(n, path)
 		return defaultModel(name), err
 	}
-	f, err := d.fields(n, path, false, "name", "tools", "images", "streaming", "video", "embedding", "weight")
+	f, err := d.fields(n, path, false, "name", "tools", "images", "streaming", "video", "embedding", "weight", "audio")
 	if err != nil {
 		return Model{}, err
 	}
@@ -247,6 +250,7 @@ func (d *yamlDecoder) model(n *yaml.Node, path string) (Model, error) {
 		{"streaming", &m.Streaming},
 		{"video", &m.Video},
 		{"embedding", &m.Embedding},
+		{"audio", &m.Audio},
 	} {
 		b, err := d.bool(f[flag.key], path+"."+flag.key)
 		if err != nil {

@@ -135,7 +135,7 @@ type FunctionDef struct {
 
 // Needs lists the model capabilities a request depends on.
 type Needs struct {
-	Tools, Images, Streaming bool
+	Tools, Images, Streaming, Audio bool
 }
 
 // Needs reports what the request requires of the model serving it.
@@ -143,9 +143,11 @@ func (r *ChatRequest) Needs() Needs {
 	n := Needs{Tools: len(r.Tools) > 0, Streaming: r.Stream}
 	for i := range r.Messages {
 		for _, p := range r.Messages[i].Content.Parts {
-			if p.Type == "image_url" {
+			switch p.Type {
+			case "image_url":
 				n.Images = true
-				return n
+			case "input_audio", "audio_url":
+				n.Audio = true
 			}
 		}
 	}

@@ -202,7 +202,8 @@ func (p *Pool) notFound(q Query) *openai.Error {
 // request needs, allocating only when something must be dropped.
 func filterNeeds(list []*Combination, n openai.Needs) ([]*Combination, *openai.Error) {
 	fits := func(c *Combination) bool {
-		return (!n.Tools || c.Model.Tools) && (!n.Images || c.Model.Images) && (!n.Streaming || c.Model.Streaming)
+		return (!n.Tools || c.Model.Tools) && (!n.Images || c.Model.Images) && (!n.Streaming || c.Model.Streaming) &&
+			(!n.Audio || c.Model.Audio)
 	}
 	all := true
 	for _, c := range list {
@@ -232,6 +233,7 @@ func filterNeeds(list []*Combination, n openai.Needs) ([]*Combination, *openai.E
 		{n.Tools, "tools", func(m config.Model) bool { return m.Tools }},
 		{n.Images, "images", func(m config.Model) bool { return m.Images }},
 		{n.Streaming, "streaming", func(m config.Model) bool { return m.Streaming }},
+		{n.Audio, "audio", func(m config.Model) bool { return m.Audio }},
 	} {
 		if !need.on {
 			continue

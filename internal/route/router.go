@@ -14,6 +14,17 @@ import (
 	"github.com/genrouter/genrouter/internal/openai"
 )
 
+// Abort wraps an error that ends the request at once: it is the request's
+// own fault (a refused image URL, an unreadable document), found before
+// anything reached the vendor, so no circuit is charged and no other
+// combination is tried.
+func Abort(err error) error { return abortError{err} }
+
+type abortError struct{ err error }
+
+func (a abortError) Error() string { return a.err.Error() }
+func (a abortError) Unwrap() error { return a.err }
+
 // Causes of cancellation the router and server set on request contexts.
 var (
 	ErrFirstByteTimeout  = errors.New("no first byte from the vendor in time")
@@ -155,6 +166,14 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			}
 			cause := context.Cause(actx)
 			cancel(context.Canceled)
+			var ab abortError
+			if errors.As(err, &ab) {
+				r.release(c, sl, est)
+				if ctx.Err() != nil {
+					return nil, attempts, r.ctxError(ctx)
+				}
+				return nil, attempts, ab.err
+			}
 			if ctx.Err() != nil {
 				r.release(c, sl, est) // the client left: that says nothing about the vendor
 				return nil, attempts, r.ctxError(ctx)

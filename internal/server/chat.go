@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/media"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/tidwall/gjson"
@@ -59,7 +60,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
 	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs()}
-	j := &job{body: body, chat: req, stream: req.Stream, includeUsage: req.IncludeUsage()}
+	j := &job{body: body, chat: req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {
 		x.failDispatch(w, r.Context(), err)

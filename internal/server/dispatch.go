@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/media"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/genrouter/genrouter/internal/vendors"
@@ -21,6 +22,7 @@ type job struct {
 	stream       bool
 	includeUsage bool
 	embed        bool
+	media        bool // has images, files or audio for the media layer
 }
 
 // answer is a vendor's answer that has started: a whole body, or a stream
@@ -65,9 +67,29 @@ func limits(r *http.Request, t config.Timeouts) config.Timeouts {
 func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter, q route.Query, j *job, t config.Timeouts, x *exchange) (*answer, error) {
 	var ans answer
 	ans.idle = t.StreamIdle
-	est := int64(len(j.body)/4) + 256 // rough: ~4 bytes a token, plus some answer
+	est := int64(len(j.body)/4) + 256    // rough: ~4 bytes a token, plus some answer
+	var prepared map[media.Target][]byte // one media pass per kind of vendor
 	call := func(actx context.Context, c *route.Combination) error {
-		vc := &vendors.Call{Key: c.Key, Model: c.Model.Name, Body: openai.SetModel(j.body, c.QuotedModel()),
+		body := j.body
+		if j.media {
+			t := st.targets[c.Vendor.Name]
+			t.Audio = c.Model.Audio
+			b, ok := prepared[t]
+			if !ok {
+				var err error
+				// The request's context, not the attempt's: a slow download
+				// is not the vendor's first byte being late.
+				if b, err = st.media.Process(ctx, j.body, t); err != nil {
+					return route.Abort(err)
+				}
+				if prepared == nil {
+					prepared = map[media.Target][]byte{}
+				}
+				prepared[t] = b
+			}
+			body = b
+		}
+		vc := &vendors.Call{Key: c.Key, Model: c.Model.Name, Body: openai.SetModel(body, c.QuotedModel()),
 			Chat: j.chat, Stream: j.stream, IncludeUsage: j.includeUsage}
 		var res *vendors.Result
 		var err error

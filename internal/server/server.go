@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/media"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/genrouter/genrouter/internal/vendors"
@@ -53,14 +54,18 @@ type Server struct {
 	inFlight atomic.Int64
 
 	mu       sync.Mutex // serialises Load
+	media    *media.Processor
+	mediaCfg string // the config media was built from, to keep its cache across reloads
 	adapters map[string]vendors.Adapter
 	probes   context.CancelFunc
 	probing  sync.WaitGroup
 }
 
 type state struct {
-	cfg    *config.Config
-	router *route.Router
+	cfg     *config.Config
+	router  *route.Router
+	media   *media.Processor
+	targets map[string]media.Target // per vendor name
 }
 
 // New builds a server from a validated config. Close stops its background
@@ -109,7 +114,12 @@ func (s *Server) Load(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	s.state.Store(&state{cfg: cfg, router: router})
+	proc := s.mediaFor(cfg.Media)
+	targets := map[string]media.Target{}
+	for _, v := range cfg.Vendors {
+		targets[v.Name] = mediaTarget(v)
+	}
+	s.state.Store(&state{cfg: cfg, router: router, media: proc, targets: targets})
 	for key, a := range s.adapters {
 		if _, ok := used[key]; !ok {
 			if c, ok := a.(interface{ CloseIdleConnections() }); ok {
