@@ -46,6 +46,7 @@ type Config struct {
 	Routing Routing
 	Server  Server
 	Media   Media
+	Fleet   Fleet
 	// Warnings are non-fatal problems found while loading (legacy files
 	// referencing vendors without keys, ...); the CLI logs them.
 	Warnings []string

@@ -64,6 +64,9 @@ func (c *Config) validate() error {
 	if err := c.Media.validate(); err != nil {
 		return err
 	}
+	if err := c.Fleet.validate(); err != nil {
+		return err
+	}
 	if c.Routing.UnknownModels == "" {
 		c.Routing.UnknownModels = UnknownModelsPool
 	}

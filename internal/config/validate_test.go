@@ -36,6 +36,7 @@ func TestValidateDefaults(t *testing.T) {
 				},
 				Routing: routingWith(UnknownModelsPool),
 				Server:  Server{MaxBodyBytes: DefaultMaxBodyBytes, ShutdownGrace: DefaultShutdownGrace, MaxInFlight: DefaultMaxInFlight},
+				Fleet:   Fleet{FailMode: FailOpen, UsageQueue: 10000},
 			},
 		},
 		{
@@ -47,6 +48,7 @@ func TestValidateDefaults(t *testing.T) {
 					Credentials: []Credential{{Key: "", Name: "n", Weight: 5}}}},
 				Routing: Routing{Strategy: StrategyEven, UnknownModels: UnknownModelsReject},
 				Server:  Server{MaxBodyBytes: 1, ShutdownGrace: time.Millisecond, MaxInFlight: DefaultMaxInFlight},
+				Fleet:   Fleet{FailMode: FailOpen, UsageQueue: 10000},
 			},
 			want: Config{
 				Source: "s",
@@ -55,6 +57,7 @@ func TestValidateDefaults(t *testing.T) {
 					Credentials: []Credential{{Key: "", Name: "n", Weight: 5}}}},
 				Routing: routingWith(UnknownModelsReject),
 				Server:  Server{MaxBodyBytes: 1, ShutdownGrace: time.Millisecond, MaxInFlight: DefaultMaxInFlight},
+				Fleet:   Fleet{FailMode: FailOpen, UsageQueue: 10000},
 			},
 		},
 	}

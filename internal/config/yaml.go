@@ -81,7 +81,8 @@ func (d *yamlDecoder) errorf(n *yaml.Node, path, format string, args ...any) err
 
 func (d *yamlDecoder) config(n *yaml.Node) (*Config, error) {
 	c := &Config{}
-	f, err := d.fields(n, "", false, "listen", "vendors", "routing", "server", "media")
+	f, err := d.fields(n, "", false, "listen", "vendors", "routing", "server", "media",
+		"master_key", "database_url", "redis_url", "limits", "usage", "prices", "cors", "trusted_proxies", "ip_limits")
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +107,9 @@ func (d *yamlDecoder) config(n *yaml.Node) (*Config, error) {
 		return nil, err
 	}
 	if c.Media, err = d.media(f["media"]); err != nil {
+		return nil, err
+	}
+	if c.Fleet, err = d.fleet(f); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -208,7 +208,7 @@ func TestLoadErrors(t *testing.T) {
 		{"syntax error names file and line", "vendors:\n  - type: openai\n    name: a: b\n",
 			[]string{"config.yaml:3: mapping values are not allowed in this context"}},
 		{"unknown top-level field", "vendors:\n" + ok + "lisen: x\n",
-			[]string{"config.yaml:3: lisen: unknown field (want one of listen, vendors, routing, server, media)"}},
+			[]string{"config.yaml:3: lisen: unknown field (want one of listen, vendors, routing, server, media, master_key, database_url, redis_url, limits, usage, prices, cors, trusted_proxies, ip_limits)"}},
 		{"unknown vendor field", "vendors:\n  - type: openai\n    bse_url: x\n", []string{"config.yaml:3: vendors[0].bse_url: unknown field"}},
 		{"unknown credential field", "vendors: [{type: openai, credentials: [{key: k, wieght: 2}]}]",
 			[]string{"vendors[0].credentials[0].wieght: unknown field"}},
