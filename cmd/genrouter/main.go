@@ -144,7 +144,7 @@ func serve(args []string, stderr io.Writer) int {
 		return nil
 	}
 	srv, err = server.New(cfg, server.Options{Logger: log, Version: version, Reload: reload,
-		AdminKey: os.Getenv("GENROUTER_MASTER_KEY")})
+		MasterKey: os.Getenv("GENROUTER_MASTER_KEY")})
 	if err != nil {
 		fmt.Fprintln(stderr, "genrouter:", err)
 		return 1

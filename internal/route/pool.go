@@ -45,6 +45,9 @@ type Query struct {
 	Model     string // the model the client asked for
 	Embedding bool   // an embeddings request, not a chat
 	Needs     openai.Needs
+	// Allowed, when set, lists the only vendors (names or types) the
+	// caller may use (a virtual key's allow-list).
+	Allowed []string
 }
 
 // Pool is an immutable set of combinations with the indexes that make
@@ -168,6 +171,18 @@ func (p *Pool) Candidates(q Query) ([]*Combination, *openai.Error) {
 			return nil, p.notFound(q)
 		}
 		list = p.lists[listKey{q.Vendor, "", q.Embedding}]
+	}
+	if len(q.Allowed) > 0 {
+		var kept []*Combination
+		for _, c := range list {
+			for _, a := range q.Allowed {
+				if c.Vendor.Name == a || c.Vendor.Type == a {
+					kept = append(kept, c)
+					break
+				}
+			}
+		}
+		list = kept
 	}
 	if len(list) == 0 {
 		return nil, p.notFound(q)

@@ -3,6 +3,8 @@ package server
 import (
 	"crypto/subtle"
 	"net"
+
+	"github.com/genrouter/genrouter/internal/store"
 	"net/http"
 	"strings"
 )
@@ -11,7 +13,7 @@ import (
 // without one, only clients on this machine (loopback) get in.
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if k := s.opts.AdminKey; k != "" {
+		if k := s.opts.MasterKey; k != "" {
 			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if subtle.ConstantTimeCompare([]byte(got), []byte(k)) != 1 {
 				writeError(w, errorf(http.StatusUnauthorized, "invalid_api_key", "", "admin endpoints need the admin key"))
@@ -21,6 +23,11 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, errorf(http.StatusForbidden, "admin_forbidden", "",
 				"admin endpoints are only reachable from this machine unless GENROUTER_MASTER_KEY is set"))
 			return
+		} else if tok := apiKey(r); tok != "" && s.keys.store != nil {
+			if _, err := s.keys.lookup(r.Context(), store.HashSecret(tok)); err == nil {
+				writeError(w, errorf(http.StatusForbidden, "admin_forbidden", "", "admin endpoints are not reachable with a virtual key"))
+				return
+			}
 		}
 		h(w, r)
 	}

@@ -29,6 +29,9 @@ type exchange struct {
 	ttfb       time.Duration
 	promptTok  int64
 	complTok   int64
+	cachedTok  int64
+	cost       float64
+	caller     *caller
 	clientGone bool
 }
 
@@ -56,10 +59,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, e)
 		return
 	}
+	c := callerFrom(r.Context())
+	x.caller = c
+	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
+		x.fail(w, e)
+		return
+	}
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs()}
+	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
 	j := &job{body: body, chat: req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {
@@ -72,6 +81,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		out := openai.SetModel(ans.body, asked)
 		x.usage(out)
 		ans.lease.Done(nil, x.promptTok+x.complTok)
+		s.price(w.Header(), x)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		w.WriteHeader(http.StatusOK)
@@ -95,9 +105,11 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // tell nginx in front not to buffer
+	h.Set("X-Accel-Buffering", "no")     // tell nginx in front not to buffer
+	h.Set("Trailer", "X-Genrouter-Cost") // known once usage has arrived
 	w.WriteHeader(http.StatusOK)
 	x.status = http.StatusOK
+	defer s.price(h, x)
 
 	// A silent vendor is cut off after the idle timeout: the timer is
 	// pushed back by every event.
@@ -173,6 +185,7 @@ func (x *exchange) usage(b []byte) {
 	}
 	x.promptTok = u.Get("prompt_tokens").Int()
 	x.complTok = u.Get("completion_tokens").Int()
+	x.cachedTok = u.Get("prompt_tokens_details.cached_tokens").Int()
 }
 
 func setServedBy(w http.ResponseWriter, c *route.Combination) {

@@ -42,10 +42,16 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, errorf(http.StatusBadRequest, "missing_required_parameter", "input", "input must be a non-empty string or array"))
 		return
 	}
+	c := callerFrom(r.Context())
+	x.caller = c
+	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
+		x.fail(w, e)
+		return
+	}
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Embedding: true}
+	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Embedding: true, Allowed: c.vendors()}
 	ans, err := s.dispatch(ctx, st, w, q, &job{body: body, embed: true}, t, x)
 	if err != nil {
 		x.failDispatch(w, r.Context(), err)
@@ -55,6 +61,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 	x.ttfb = time.Since(x.start)
 	out := openai.SetModel(ans.body, openai.Quote(req.Model))
 	x.usage(out)
+	s.price(w.Header(), x)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusOK)

@@ -11,6 +11,7 @@ import (
 // is expected to be asynchronous (see cmd/genrouter), so this never waits
 // on a disk or a pipe.
 func (s *Server) logExchange(r *http.Request, x *exchange) {
+	s.settle(r, x)
 	status := x.status
 	if x.clientGone {
 		status = 499 // client closed the request, as nginx logs it
@@ -35,6 +36,16 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 	}
 	if x.promptTok > 0 || x.complTok > 0 {
 		attrs = append(attrs, slog.Int64("prompt_tokens", x.promptTok), slog.Int64("completion_tokens", x.complTok))
+		if x.cachedTok > 0 {
+			attrs = append(attrs, slog.Int64("cached_tokens", x.cachedTok))
+		}
+		attrs = append(attrs, slog.Float64("cost_usd", x.cost))
+	}
+	if x.attempts > 1 {
+		attrs = append(attrs, slog.Int("attempts", x.attempts))
+	}
+	if c := x.caller; c != nil && c.key != nil {
+		attrs = append(attrs, slog.String("key_id", c.key.ID))
 	}
 	level := slog.LevelInfo
 	if x.errCode != "" {

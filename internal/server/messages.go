@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/anthropic"
+	"github.com/genrouter/genrouter/internal/media"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 )
@@ -57,11 +58,17 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		x.failAnthropic(w, anthropic.FromValidation(e))
 		return
 	}
+	c := callerFrom(r.Context())
+	x.caller = c
+	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
+		x.failAnthropic(w, e)
+		return
+	}
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs()}
-	j := &job{body: chatBody, chat: &req, stream: req.Stream, includeUsage: req.IncludeUsage()}
+	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
+	j := &job{body: chatBody, chat: &req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(&req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {
 		x.failDispatchAnthropic(w, r.Context(), err)

@@ -31,7 +31,9 @@ var messageUpstreams = []struct {
 func messagesGateway(t *testing.T, flavor fake.Flavor, typ string) (*gateway, *fake.Server) {
 	t.Helper()
 	up := fake.Start(t, flavor, fake.Options{Keys: map[string]string{"sk-test-1": "key-one"}})
-	g := startGateway(t, configOf(config.UnknownModelsPool, vendorOf("v", typ, up.URL(), []string{"sk-test-1"}, "served-model")))
+	v := vendorOf("v", typ, up.URL(), []string{"sk-test-1"}, "served-model")
+	v.InlineImages = config.InlineNever // these tests are about translation: URLs pass as they are
+	g := startGateway(t, configOf(config.UnknownModelsPool, v))
 	return g, up
 }
 

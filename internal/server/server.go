@@ -8,17 +8,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/limit"
 	"github.com/genrouter/genrouter/internal/media"
 	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/price"
 	"github.com/genrouter/genrouter/internal/route"
+	"github.com/genrouter/genrouter/internal/store"
 	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/genrouter/genrouter/internal/vendors/anthropic"
 	"github.com/genrouter/genrouter/internal/vendors/gemini"
@@ -35,8 +40,18 @@ type Options struct {
 	// Reload re-reads the config from where it came; POST /admin/reload
 	// calls it. Nil: reloading is not available.
 	Reload func() error
-	// AdminKey, when set, guards /admin endpoints.
-	AdminKey string
+	// MasterKey, when set, guards /admin endpoints and opens every /v1
+	// endpoint; with it (or any virtual key) requests need a key.
+	MasterKey string
+	// Store holds virtual keys and answers usage queries; nil: none.
+	Store store.Store
+	// Usage receives one row per request, asynchronously; nil: none.
+	Usage *store.Writer
+	// Limiter enforces per-key and per-address limits; nil: in memory.
+	Limiter limit.Limiter
+	// OnKeyChange tells other replicas a key changed (its hash), so they
+	// drop it from their caches at once; nil: this replica only.
+	OnKeyChange func(hash string)
 }
 
 // Server serves the gateway's HTTP API. The config-derived state sits
@@ -52,6 +67,8 @@ type Server struct {
 	buffers  sync.Pool     // request bodies
 	// inFlight counts requests being served, for max_in_flight.
 	inFlight atomic.Int64
+	keys     *keyCache
+	limiter  limit.Limiter
 
 	mu       sync.Mutex // serialises Load
 	media    *media.Processor
@@ -66,13 +83,19 @@ type state struct {
 	router  *route.Router
 	media   *media.Processor
 	targets map[string]media.Target // per vendor name
+	prices  *price.Table
+	trusted []*net.IPNet // proxies allowed to set X-Forwarded-For
 }
 
 // New builds a server from a validated config. Close stops its background
 // work (health probes).
 func New(cfg *config.Config, o Options) (*Server, error) {
 	s := &Server{log: o.Logger, version: o.Version, started: time.Now(), opts: o,
-		circuits: route.NewHealth(), adapters: map[string]vendors.Adapter{}}
+		circuits: route.NewHealth(), adapters: map[string]vendors.Adapter{},
+		keys: newKeyCache(o.Store), limiter: o.Limiter}
+	if s.limiter == nil {
+		s.limiter = limit.NewMemory()
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -119,7 +142,24 @@ func (s *Server) Load(cfg *config.Config) error {
 	for _, v := range cfg.Vendors {
 		targets[v.Name] = mediaTarget(v)
 	}
-	s.state.Store(&state{cfg: cfg, router: router, media: proc, targets: targets})
+	prices := map[string]price.Price{}
+	for m, p := range cfg.Fleet.Prices {
+		prices[m] = price.Price{Input: p.Input, Output: p.Output, Cached: p.Cached}
+	}
+	var trusted []*net.IPNet
+	for _, p := range cfg.Fleet.TrustedProxies {
+		if !strings.Contains(p, "/") {
+			if strings.Contains(p, ":") {
+				p += "/128"
+			} else {
+				p += "/32"
+			}
+		}
+		if _, n, err := net.ParseCIDR(p); err == nil {
+			trusted = append(trusted, n)
+		}
+	}
+	s.state.Store(&state{cfg: cfg, router: router, media: proc, targets: targets, prices: price.New(prices), trusted: trusted})
 	for key, a := range s.adapters {
 		if _, ok := used[key]; !ok {
 			if c, ok := a.(interface{ CloseIdleConnections() }); ok {
@@ -187,16 +227,23 @@ func NewAdapter(version string, connect time.Duration) route.AdapterFunc {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, prefix := range []string{"/v1", ""} { // some clients drop the /v1
-		mux.Handle(prefix+"/chat/completions", only(http.MethodPost, s.bounded(s.chat)))
-		mux.Handle(prefix+"/embeddings", only(http.MethodPost, s.bounded(s.embeddings)))
-		mux.Handle(prefix+"/messages", onlyAs(http.MethodPost, s.boundedAs(s.messages, writeAnthropicError), writeAnthropicError))
-		mux.Handle(prefix+"/models", only(http.MethodGet, s.models))
-		mux.Handle(prefix+"/models/{id...}", only(http.MethodGet, s.model))
+		mux.Handle(prefix+"/chat/completions", only(http.MethodPost, s.bounded(s.access(s.chat, writeError))))
+		mux.Handle(prefix+"/embeddings", only(http.MethodPost, s.bounded(s.access(s.embeddings, writeError))))
+		mux.Handle(prefix+"/images/text", only(http.MethodPost, s.bounded(s.access(s.imagesText, writeError))))
+		mux.Handle(prefix+"/messages", onlyAs(http.MethodPost,
+			s.boundedAs(s.access(s.messages, writeAnthropicError), writeAnthropicError), writeAnthropicError))
+		mux.Handle(prefix+"/models", only(http.MethodGet, s.access(s.models, writeError)))
+		mux.Handle(prefix+"/models/{id...}", only(http.MethodGet, s.access(s.model, writeError)))
 	}
 	mux.Handle("/health", only(http.MethodGet, s.health))
 	mux.Handle("/health/live", only(http.MethodGet, s.live))
 	mux.Handle("/health/ready", only(http.MethodGet, s.ready))
 	mux.Handle("/admin/reload", only(http.MethodPost, s.admin(s.reload)))
+	mux.Handle("/admin/keys", s.admin(s.adminKeys))
+	mux.Handle("/admin/keys/{id}", s.admin(s.adminKey))
+	mux.Handle("/admin/keys/{id}/rotate", only(http.MethodPost, s.admin(s.adminRotate)))
+	mux.Handle("/admin/usage", only(http.MethodGet, s.admin(s.adminUsage)))
+	mux.Handle("/admin/requests", only(http.MethodGet, s.admin(s.adminRequests)))
 	mux.Handle("/debug/pprof/", s.admin(pprof.Index))
 	mux.Handle("/debug/pprof/cmdline", s.admin(pprof.Cmdline))
 	mux.Handle("/debug/pprof/profile", s.admin(pprof.Profile))
@@ -205,7 +252,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "not_found", "", "unknown path %s %s", r.Method, r.URL.Path))
 	})
-	return s.recoverPanics(mux)
+	return s.recoverPanics(s.cors(mux))
 }
 
 // bounded sheds load beyond server.max_in_flight with an immediate 503,
