@@ -28,6 +28,7 @@ const usage = `genrouter: one OpenAI-compatible endpoint over many LLM vendors a
 Usage:
   genrouter serve [--config FILE] [--listen ADDR] [--credentials FILE --models FILE]
   genrouter check [--config FILE | --credentials FILE --models FILE]
+  genrouter keys create|list|revoke|rotate   (virtual keys; see "genrouter keys -h")
   genrouter encrypt [VALUE | - | --config FILE [--headers] | --new-key]
   genrouter decrypt [VALUE | - | --config FILE]
   genrouter version
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "keys":
+		return keysCmd(args[1:], stdout, stderr)
 	case "encrypt":
 		return encryptCmd(args[1:], os.Stdin, stdout, stderr, os.LookupEnv)
 	case "decrypt":
@@ -122,6 +125,7 @@ func serve(args []string, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
+	cfg.ApplyEnv(os.LookupEnv)
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "warning", w)
 	}
@@ -136,6 +140,7 @@ func serve(args []string, stderr io.Writer) int {
 			return err
 		}
 		next.Listen = cfg.Listen // the socket stays; a new address needs a restart
+		next.ApplyEnv(os.LookupEnv)
 		if err := srv.Load(next); err != nil {
 			log.Error("config reload refused; the old config keeps serving", "error", err)
 			return err
@@ -143,13 +148,23 @@ func serve(args []string, stderr io.Writer) int {
 		log.Info("config reloaded", "config", next.Source, "combinations", countCombinations(next))
 		return nil
 	}
-	srv, err = server.New(cfg, server.Options{Logger: log, Version: version, Reload: reload,
-		MasterKey: os.Getenv("GENROUTER_MASTER_KEY")})
+	fl, err := openFleet(context.Background(), cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "genrouter:", err)
+		return 1
+	}
+	defer fl.close()
+	srv, err = server.New(cfg, fl.options(server.Options{Logger: log, Version: version, Reload: reload,
+		MasterKey: cfg.Fleet.MasterKey}))
 	if err != nil {
 		fmt.Fprintln(stderr, "genrouter:", err)
 		return 1
 	}
 	defer srv.Close()
+	fl.listen(srv)
+	if cfg.Fleet.MasterKey == "" && !fl.hasKeys() {
+		log.Warn("no master key and no virtual keys: the gateway is open to anyone who can reach it; set GENROUTER_MASTER_KEY before listening beyond this machine")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "genrouter:", err)

@@ -68,6 +68,7 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 	addr := freePort(t)
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", addr}, args...)...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	cmd.Dir = t.TempDir() // the default database lands in ./data
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

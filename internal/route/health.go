@@ -14,11 +14,48 @@ type Health struct {
 	mu     sync.Mutex
 	creds  map[string]*circuit
 	combos map[string]*circuit
+	shared map[string]*circuit // by the hashed id other replicas know
+
+	// OnCooldown, when set, learns of every credential cooldown so it can
+	// be shared with other replicas.
+	OnCooldown func(credID string, until time.Time, reason string)
 }
 
 // NewHealth returns an empty registry.
 func NewHealth() *Health {
-	return &Health{creds: map[string]*circuit{}, combos: map[string]*circuit{}}
+	return &Health{creds: map[string]*circuit{}, combos: map[string]*circuit{}, shared: map[string]*circuit{}}
+}
+
+func (h *Health) share(id string, c *circuit) {
+	h.mu.Lock()
+	h.shared[id] = c
+	h.mu.Unlock()
+}
+
+// SharedIDs lists the hashed ids of the current credentials.
+func (h *Health) SharedIDs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]string, 0, len(h.shared))
+	for id := range h.shared {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// ApplyCooldown takes a cooldown another replica decided: the credential
+// sits out here too until then.
+func (h *Health) ApplyCooldown(cfg *config.Circuit, id string, until time.Time, reason string) {
+	h.mu.Lock()
+	c := h.shared[id]
+	h.mu.Unlock()
+	if c == nil || !until.After(time.Now()) {
+		return
+	}
+	if c.openUntil.Load() >= until.UnixNano() {
+		return // already cooling at least that long
+	}
+	c.coolDown(cfg, time.Now(), time.Until(until), reason, "shared_cooldown")
 }
 
 func (h *Health) credential(id string, cr config.Credential) *circuit {
@@ -59,6 +96,15 @@ func (h *Health) keep(live map[string]bool) {
 	for id := range h.combos {
 		if !live[id] {
 			delete(h.combos, id)
+		}
+	}
+	for id, c := range h.shared {
+		alive := false
+		for _, cc := range h.creds {
+			alive = alive || cc == c
+		}
+		if !alive {
+			delete(h.shared, id)
 		}
 	}
 }

@@ -3,6 +3,8 @@
 package route
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"sort"
@@ -34,6 +36,9 @@ type Combination struct {
 	// cred and combo are the health of the credential and of this
 	// combination; they outlive config reloads.
 	cred, combo *circuit
+	// CredID names the credential to other replicas without revealing it:
+	// a hash of vendor, URL, name and key.
+	CredID string
 }
 
 // QuotedModel is the model name as a JSON string literal.
@@ -98,7 +103,10 @@ func NewPool(cfg *config.Config, adapter AdapterFunc, health *Health) (*Pool, er
 		p.vendorFilters[vc.Type] = true
 		for _, cr := range vc.Credentials {
 			credID := vc.Name + "\x00" + vc.BaseURL + "\x00" + cr.Name + "\x00" + cr.Key
+			sum := sha256.Sum256([]byte(credID))
+			shared := hex.EncodeToString(sum[:12])
 			cred := health.credential(credID, cr)
+			health.share(shared, cred)
 			live[credID] = true
 			prio := cr.Priority
 			if prio == 0 {
@@ -109,7 +117,7 @@ func NewPool(cfg *config.Config, adapter AdapterFunc, health *Health) (*Pool, er
 				live[comboID] = true
 				c := &Combination{ID: len(p.all), Vendor: v, Credential: cr.Name, Key: cr.Key,
 					Weight: max(1, cr.Weight) * max(1, m.Weight), Priority: prio, Model: m, quoted: openai.Quote(m.Name),
-					cred: cred, combo: health.combination(comboID)}
+					cred: cred, combo: health.combination(comboID), CredID: shared}
 				p.all = append(p.all, c)
 				for _, f := range []string{"", v.Name, v.Type} {
 					p.add(listKey{f, m.Name, m.Embedding}, c)

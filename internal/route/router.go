@@ -39,15 +39,26 @@ type Router struct {
 	cfg      config.Routing
 	def      Selector
 	perModel map[string]Selector
+	health   *Health // for sharing cooldowns; may be nil
+}
+
+// shareCooldown tells other replicas a credential is cooling down.
+func (r *Router) shareCooldown(c *Combination, d time.Duration, reason string) {
+	if r.health != nil && r.health.OnCooldown != nil {
+		r.health.OnCooldown(c.CredID, time.Now().Add(d), reason)
+	}
 }
 
 // NewRouter wraps a pool with the routing config.
-func NewRouter(p *Pool, cfg config.Routing) (*Router, error) {
+func NewRouter(p *Pool, cfg config.Routing, health ...*Health) (*Router, error) {
 	def, err := NewSelector(cfg.Strategy)
 	if err != nil {
 		return nil, err
 	}
 	r := &Router{Pool: p, cfg: cfg, def: def, perModel: map[string]Selector{}}
+	if len(health) > 0 {
+		r.health = health[0]
+	}
 	for m, s := range cfg.PerModel {
 		if r.perModel[m], err = NewSelector(s); err != nil {
 			return nil, err
@@ -219,8 +230,10 @@ func (r *Router) judge(c *Combination, err, cause error) *openai.Error {
 			d = cfg.RateLimitCooldown
 		}
 		c.cred.coolDown(cfg, now, d, ReasonRateLimited, class)
+		r.shareCooldown(c, d, ReasonRateLimited)
 	case isAuth(e.Status):
 		c.cred.coolDown(cfg, now, cfg.AuthCooldown, ReasonAuth, class)
+		r.shareCooldown(c, cfg.AuthCooldown, ReasonAuth)
 	case retryable(e.Status):
 		c.combo.failure(cfg, now, class)
 		if e.Code != nil && (*e.Code == "upstream_unreachable" || *e.Code == "upstream_timeout") {

@@ -53,9 +53,16 @@ func apiKey(r *http.Request) string {
 // the request context; the handler's finish releases the ticket.
 func (s *Server) access(h http.HandlerFunc, writeErr func(http.ResponseWriter, *openai.Error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Refusals are requests too: they get their log line and usage row.
+		refuse := func(c *caller, e *openai.Error) {
+			x := &exchange{id: requestID(r), start: time.Now(), caller: c, status: e.Status, errCode: code(e)}
+			w.Header().Set("X-Request-Id", x.id)
+			writeErr(w, e)
+			s.logExchange(r, x)
+		}
 		c, e := s.authenticate(r)
 		if e != nil {
-			writeErr(w, e)
+			refuse(nil, e)
 			return
 		}
 		subject, lim := s.limitsFor(c)
@@ -70,8 +77,9 @@ func (s *Server) access(h http.HandlerFunc, writeErr func(http.ResponseWriter, *
 				return // the client is gone
 			case denial != nil:
 				denial.SetHeaders(w.Header())
-				code := denial.Code()
-				writeErr(w, openai.NewError(denial.Status(), openai.TypeForStatus(denial.Status()), code, "", denial.Message()))
+				e := openai.NewError(denial.Status(), openai.TypeForStatus(denial.Status()), denial.Code(), "", denial.Message())
+				e.RetryAfter = w.Header().Get("Retry-After")
+				refuse(c, e)
 				return
 			}
 			c.ticket = t

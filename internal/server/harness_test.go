@@ -48,11 +48,19 @@ type gateway struct {
 // startGateway serves cfg on a loopback port for the length of the test.
 func startGateway(t testing.TB, cfg *config.Config) *gateway {
 	t.Helper()
-	logs := &syncBuffer{}
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Version: "test"})
+	srv, err := New(cfg, Options{Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startGatewayWith(t, srv)
+}
+
+// startGatewayWith serves a server built by the test; its log goes to the
+// gateway's logs buffer.
+func startGatewayWith(t testing.TB, srv *Server) *gateway {
+	t.Helper()
+	logs := &syncBuffer{}
+	srv.log = slog.New(slog.NewJSONHandler(logs, nil))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,9 @@ type Options struct {
 	// OnKeyChange tells other replicas a key changed (its hash), so they
 	// drop it from their caches at once; nil: this replica only.
 	OnKeyChange func(hash string)
+	// Cooldowns shares credential cooldowns across replicas (Redis); nil:
+	// this replica only.
+	Cooldowns limit.Cooldowns
 }
 
 // Server serves the gateway's HTTP API. The config-derived state sits
@@ -75,6 +78,7 @@ type Server struct {
 	mediaCfg string // the config media was built from, to keep its cache across reloads
 	adapters map[string]vendors.Adapter
 	probes   context.CancelFunc
+	stopSync context.CancelFunc
 	probing  sync.WaitGroup
 }
 
@@ -96,13 +100,53 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if s.limiter == nil {
 		s.limiter = limit.NewMemory()
 	}
+	if o.Cooldowns != nil {
+		s.circuits.OnCooldown = func(id string, until time.Time, reason string) {
+			// Off the request path: Redis may be slow or away.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				o.Cooldowns.Set(ctx, id, until, reason)
+			}()
+		}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if err := s.Load(cfg); err != nil {
 		return nil, err
 	}
+	if o.Cooldowns != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopSync = cancel
+		s.probing.Add(1)
+		go s.syncCooldowns(ctx)
+	}
 	return s, nil
+}
+
+// syncCooldowns applies the cooldowns other replicas decided, every second.
+func (s *Server) syncCooldowns(ctx context.Context) {
+	defer s.probing.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		gctx, cancel := context.WithTimeout(ctx, time.Second)
+		all, err := s.opts.Cooldowns.All(gctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		cfg := &s.state.Load().cfg.Routing.Circuit
+		for id, cd := range all {
+			s.circuits.ApplyCooldown(cfg, id, cd.Until, cd.Reason)
+		}
+	}
 }
 
 // Load swaps in a new config atomically; requests in flight finish on the
@@ -133,7 +177,7 @@ func (s *Server) Load(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	router, err := route.NewRouter(pool, cfg.Routing)
+	router, err := route.NewRouter(pool, cfg.Routing, s.circuits)
 	if err != nil {
 		return err
 	}
@@ -181,6 +225,10 @@ func (s *Server) Close() {
 	if s.probes != nil {
 		s.probes()
 		s.probes = nil
+	}
+	if s.stopSync != nil {
+		s.stopSync()
+		s.stopSync = nil
 	}
 	s.probing.Wait()
 }
