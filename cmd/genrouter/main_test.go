@@ -117,6 +117,32 @@ func (p *proc) post(t *testing.T, path, body string) (int, http.Header, string) 
 	return resp.StatusCode, resp.Header, string(b)
 }
 
+// postAuth posts with a bearer key.
+func (p *proc) postAuth(t *testing.T, path, key, body string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+p.addr+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func (p *proc) get(t *testing.T, path string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
 // stop sends SIGTERM and returns the exit error and the logs.
 func (p *proc) stop(t *testing.T) (error, string) {
 	t.Helper()

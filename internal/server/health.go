@@ -76,7 +76,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Status = overall(len(v.Credentials)-open, len(v.Credentials))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"status":         overall(usable, total),
 		"version":        s.version,
 		"mocked":         st.cfg.Mocked(),
@@ -84,7 +84,18 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		"combinations":   total,
 		"available":      usable,
 		"vendors":        vendors,
-	})
+	}
+	// Shared state and storage: whether limits hold fleet-wide, and
+	// whether usage rows are being written or dropped.
+	lh := s.limiter.Health()
+	body["limits"] = lh
+	if !lh.OK && body["status"] == "ok" {
+		body["status"] = "degraded"
+	}
+	if s.opts.Usage != nil {
+		body["usage_log"] = s.opts.Usage.Stats()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func overall(usable, total int) string {
