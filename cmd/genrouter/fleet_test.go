@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,6 +144,27 @@ prices: {gpt-4o-mini: {input: 20000, output: 20000}}
 		t.Errorf("budget across replicas at $%.3f a request: %v, want %v", cost, got, want)
 	}
 
+	// A key revoked on one replica is refused by the other at once (the
+	// revocation is broadcast, not waited out).
+	rid, rk := admin(a, `{"name":"revoke-me"}`)
+	if code, _, _ := b.postAuth(t, "/v1/chat/completions", rk, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`); code != 200 {
+		t.Fatalf("fresh key on the other replica: %d", code)
+	}
+	req, _ := http.NewRequest("DELETE", "http://"+a.addr+"/admin/keys/"+rid, nil)
+	req.Header.Set("Authorization", "Bearer fleet-master-key-0001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	time.Sleep(50 * time.Millisecond) // pub/sub delivery, well under the cache's second
+	if code, _, _ := b.postAuth(t, "/v1/chat/completions", rk, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`); code != 401 {
+		t.Errorf("revoked key on the other replica: %d", code)
+	}
+
 	// Redis dies: both keep serving on local limits (fail open) and say so.
 	rd.stop()
 	_, fresh := admin(a, `{"name":"outage","rpm":1000}`)
@@ -208,4 +230,30 @@ func freshSchema(t *testing.T, url string) string {
 	psql("CREATE SCHEMA " + schema)
 	t.Cleanup(func() { exec.Command("psql", url, "-c", "DROP SCHEMA "+schema+" CASCADE").Run() })
 	return withSchema
+}
+
+func TestKeysCLI(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "keys.db")
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(binary, append([]string{"keys"}, append(args, "--database", db)...)...).CombinedOutput()
+		return string(out), err
+	}
+	// Flags go before the positional id for the standard flag package.
+	out, err := run("create", "--name", "ci-bot", "--rpm", "60", "--models", "gpt-4o-mini")
+	if err != nil || !strings.HasPrefix(out, "sk-gr-") {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	secret := strings.Fields(out)[0]
+	list, err := run("list")
+	if err != nil || !strings.Contains(list, "ci-bot") || strings.Contains(list, secret) || !strings.Contains(list, "active") {
+		t.Fatalf("list: %v %s", err, list)
+	}
+	id := strings.Fields(strings.Split(list, "\n")[1])[0]
+	rev, err := exec.Command(binary, "keys", "revoke", "--database", db, id).CombinedOutput()
+	if err != nil || !strings.Contains(string(rev), "revoked") {
+		t.Fatalf("revoke: %v %s", err, rev)
+	}
+	if list, _ = run("list"); !strings.Contains(list, "revoked") {
+		t.Errorf("after revoke: %s", list)
+	}
 }
