@@ -424,18 +424,19 @@ func (r *request) dataImage(j *job) ([]byte, *failure) {
 	if size > r.p.pol.MaxImageBytes+3 {
 		return nil, downloadFailure("image", tooLarge(r.p.pol.MaxImageBytes))
 	}
-	if err := r.charge(size); err != nil {
-		return nil, downloadFailure("image", err)
-	}
 	head, err := base64.StdEncoding.DecodeString(payload[:min(len(payload), 64)&^3])
 	if err != nil {
 		// Not standard base64 after all (URL-safe, or with line breaks):
-		// decode it whole and send it on in the standard form.
+		// decode it whole (decodeData charges it) and send it on in the
+		// standard form.
 		data, _, f := r.decodeData(j.url, r.p.pol.MaxImageBytes, "image")
 		if f != nil {
 			return nil, f
 		}
 		return r.imagePart(j, data)
+	}
+	if err := r.charge(size); err != nil {
+		return nil, downloadFailure("image", err)
 	}
 	typ, f := r.imageType(head)
 	if f != nil {

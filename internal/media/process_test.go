@@ -84,6 +84,15 @@ func TestDataURLImages(t *testing.T) {
 	if oe != nil || part(out, 1).Get("image_url.url").String() != dataURL("image/jpeg", jpg) {
 		t.Errorf("url-safe base64: %v", oe)
 	}
+	// Base64 with line breaks is decoded whole, and counted once against
+	// the request's total.
+	b64 := base64.StdEncoding.EncodeToString(png)
+	wrapped := "data:image/png;base64," + b64[:8] + "\n" + b64[8:]
+	tight := New(Policy{MaxImageBytes: 1 << 10, MaxTotalBytes: int64(len(png)) + 8})
+	out, oe = process(t, tight, chat(imagePart(wrapped)), Target{})
+	if oe != nil || part(out, 1).Get("image_url.url").String() != dataURL("image/png", png) {
+		t.Errorf("wrapped base64: %v", oe)
+	}
 	for name, c := range map[string]struct{ url, code string }{
 		"too large":   {dataURL("image/png", append(png, make([]byte, 2<<10)...)), codeTooLarge},
 		"unsupported": {dataURL("image/png", []byte("<svg xmlns='http://www.w3.org/2000/svg'></svg>")), codeImageType},

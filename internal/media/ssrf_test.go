@@ -23,12 +23,15 @@ func TestSSRF(t *testing.T) {
 	srv.files["/to-v6-loopback"] = file{status: http.StatusFound, header: map[string]string{"Location": "http://[::1]:" + port + "/img"}}
 	srv.files["/to-internal-name"] = file{status: http.StatusFound, header: map[string]string{"Location": "http://internal.test:" + port + "/img"}}
 	srv.files["/to-file"] = file{status: http.StatusFound, header: map[string]string{"Location": "file:///etc/passwd"}}
+	srv.files["/to-hex-metadata"] = file{status: http.StatusFound, header: map[string]string{"Location": "http://0xa9fea9fe/latest/meta-data/"}}
+	srv.files["/to-rebind"] = file{status: http.StatusFound, header: map[string]string{"Location": "http://metadata.test/latest/meta-data/"}}
 	dns := resolver(map[string][]string{
 		"rebind.test":   {"127.0.0.1"},       // a public-looking name that answers loopback
 		"internal.test": {"10.1.2.3"},        // an internal name
 		"metadata.test": {"169.254.169.254"}, // the cloud metadata service
 		"mixed.test":    {"10.0.0.1", "fd00::1"},
 		"v6local.test":  {"::1"},
+		"mapped.test":   {"::ffff:127.0.0.1"}, // loopback written as IPv6
 	})
 
 	cases := []struct {
@@ -44,6 +47,12 @@ func TestSSRF(t *testing.T) {
 		{"rfc1918 172.16/12", "http://172.16.5.4/x.png", false, false},
 		{"rfc1918 192.168/16", "http://192.168.1.1/x.png", false, false},
 		{"metadata", "http://169.254.169.254/latest/meta-data/", false, false},
+		{"link-local other", "http://169.254.0.1/x.png", false, false},
+		{"decimal metadata", "http://2852039166/latest/meta-data/", false, false},
+		{"hex private", "http://0x0a000001/x.png", false, false},
+		{"octal private", "http://012.0.0.1/x.png", false, false},
+		{"ipv4-mapped private", "http://[::ffff:10.0.0.1]/x.png", false, false},
+		{"ipv4-mapped cgnat", "http://[::ffff:100.64.0.1]/x.png", false, false},
 		{"cgnat", "http://100.64.0.1/x.png", false, false},
 		{"multicast", "http://224.0.0.1/x.png", false, false},
 		{"unspecified", local("0.0.0.0"), false, false},
@@ -77,6 +86,7 @@ func TestSSRF(t *testing.T) {
 		{"name to metadata", "http://metadata.test/x.png", false, false},
 		{"name to several private", "http://mixed.test/x.png", false, false},
 		{"name to ipv6 loopback", local("v6local.test"), false, false},
+		{"name to ipv4-mapped loopback", local("mapped.test"), true, false},
 		{"unknown name", "http://nowhere.test/x.png", false, false},
 		{"file scheme", "file:///etc/passwd", false, false},
 		{"gopher scheme", "gopher://127.0.0.1:70/_x", false, false},
@@ -87,8 +97,10 @@ func TestSSRF(t *testing.T) {
 		{"redirect to ipv6 loopback", srv.URL + "/to-v6-loopback", false, true},
 		{"redirect to internal name", srv.URL + "/to-internal-name", false, true},
 		{"redirect to file", srv.URL + "/to-file", false, true},
+		{"redirect to hex metadata", srv.URL + "/to-hex-metadata", false, true},
+		{"redirect to name of metadata", srv.URL + "/to-rebind", false, true},
 	}
-	leaks := []string{"127.", "10.0.0.1", "10.1.2.3", "169.254", "::1", "fd", "fe80", "internal.test", "rebind.test", "2130706433", "0x7f", "localhost"}
+	leaks := []string{"127.", "10.0.0.1", "10.1.2.3", "169.254", "::1", "fd", "fe80", "internal.test", "rebind.test", "2130706433", "0x7f", "localhost", "2852039166", "0x0a", "012.", "100.64", "mapped.test", "metadata.test"}
 
 	refuse := New(Policy{})
 	refuse.fetch.resolve = dns
