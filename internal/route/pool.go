@@ -39,7 +39,13 @@ type Combination struct {
 	// CredID names the credential to other replicas without revealing it:
 	// a hash of vendor, URL, name and key.
 	CredID string
+	// headers are the X-Genrouter-Vendor, -Model and -Credential values.
+	headers []string
 }
+
+// Headers returns the served-by header values: vendor, model, credential.
+// Callers must not modify them.
+func (c *Combination) Headers() []string { return c.headers }
 
 // QuotedModel is the model name as a JSON string literal.
 func (c *Combination) QuotedModel() []byte { return c.quoted }
@@ -117,7 +123,8 @@ func NewPool(cfg *config.Config, adapter AdapterFunc, health *Health) (*Pool, er
 				live[comboID] = true
 				c := &Combination{ID: len(p.all), Vendor: v, Credential: cr.Name, Key: cr.Key,
 					Weight: max(1, cr.Weight) * max(1, m.Weight), Priority: prio, Model: m, quoted: openai.Quote(m.Name),
-					cred: cred, combo: health.combination(comboID), CredID: shared}
+					cred: cred, combo: health.combination(comboID), CredID: shared,
+					headers: []string{v.Name, m.Name, cr.Name}}
 				p.all = append(p.all, c)
 				for _, f := range []string{"", v.Name, v.Type} {
 					p.add(listKey{f, m.Name, m.Embedding}, c)

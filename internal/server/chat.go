@@ -12,6 +12,7 @@ import (
 	"github.com/genrouter/genrouter/internal/media"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
+	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/tidwall/gjson"
 )
 
@@ -121,7 +122,8 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 	if d == nil {
 		err = io.EOF
 	}
-	b := make([]byte, 0, 4096) // one event at a time, reused
+	b := make([]byte, 0, 1024) // one event at a time, reused (and grown when needed)
+	pender, _ := st.(vendors.Pender)
 	for err == nil {
 		if bytes.Contains(d, []byte(`"usage":{`)) {
 			x.usage(d)
@@ -133,9 +135,13 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 			x.clientGone = true
 			return nil
 		}
-		if rc.Flush() != nil {
-			x.clientGone = true
-			return nil
+		// Flush unless the next event is already here: a burst goes out
+		// in one write, and nothing waits.
+		if pender == nil || !pender.Pending() {
+			if rc.Flush() != nil {
+				x.clientGone = true
+				return nil
+			}
 		}
 		d, err = st.Next()
 		idle.Reset(ans.idle)
@@ -189,10 +195,11 @@ func (x *exchange) usage(b []byte) {
 }
 
 func setServedBy(w http.ResponseWriter, c *route.Combination) {
+	// Values built once per combination: no allocation per request. The
+	// keys are already in canonical form.
 	h := w.Header()
-	h.Set("X-Genrouter-Vendor", c.Vendor.Name)
-	h.Set("X-Genrouter-Model", c.Model.Name)
-	h.Set("X-Genrouter-Credential", c.Credential)
+	v := c.Headers()
+	h["X-Genrouter-Vendor"], h["X-Genrouter-Model"], h["X-Genrouter-Credential"] = v[0:1:1], v[1:2:2], v[2:3:3]
 }
 
 // readBody reads the request body into buf, enforcing the size limit.

@@ -12,6 +12,13 @@ import (
 // on a disk or a pipe.
 func (s *Server) logExchange(r *http.Request, x *exchange) {
 	s.settle(r, x)
+	level := slog.LevelInfo
+	if x.errCode != "" && x.status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(context.Background(), level) {
+		return // build nothing for a line nobody will read
+	}
 	status := x.status
 	if x.clientGone {
 		status = 499 // client closed the request, as nginx logs it
@@ -47,12 +54,8 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 	if c := x.caller; c != nil && c.key != nil {
 		attrs = append(attrs, slog.String("key_id", c.key.ID))
 	}
-	level := slog.LevelInfo
 	if x.errCode != "" {
 		attrs = append(attrs, slog.String("error", x.errCode))
-		if status >= 500 {
-			level = slog.LevelWarn
-		}
 	}
 	s.log.LogAttrs(context.Background(), level, "request", attrs...)
 }

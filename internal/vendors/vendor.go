@@ -63,6 +63,12 @@ type Stream interface {
 	Close() error
 }
 
+// Pender is implemented by streams that can tell whether their next event
+// has already arrived; the relay then writes it before flushing.
+type Pender interface {
+	Pending() bool
+}
+
 // NewTransport is an http.Transport sized for a gateway: many concurrent
 // long-lived requests to few hosts.
 func NewTransport() *http.Transport { return NewTransportWith(10 * time.Second) }

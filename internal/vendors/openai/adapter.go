@@ -223,7 +223,15 @@ func (a *Adapter) CloseIdleConnections() { a.client.CloseIdleConnections() }
 
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	var b []byte
+	var err error
+	if n := resp.ContentLength; n > 0 && n <= maxBody {
+		// One allocation of the right size instead of ReadAll's doublings.
+		b = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, b)
+	} else {
+		b, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	}
 	if err != nil {
 		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_read_failed",
 			"", "the vendor's response broke off: "+err.Error())
@@ -296,6 +304,9 @@ func (s *stream) Next() ([]byte, error) {
 }
 
 func (s *stream) Close() error { return s.body.Close() }
+
+// Pending implements vendors.Pender.
+func (s *stream) Pending() bool { return s.r.Pending() }
 
 // isErrorPayload spots {"error":...} and Gemini's [{"error":...}] without
 // parsing every chunk: chunks begin with "id" or "choices", errors with "error".

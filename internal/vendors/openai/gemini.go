@@ -34,6 +34,15 @@ func newGeminiStream(src vendors.Stream, includeUsage bool) *geminiStream {
 
 func (s *geminiStream) Close() error { return s.src.Close() }
 
+// Pending implements vendors.Pender.
+func (s *geminiStream) Pending() bool {
+	if s.queued != nil {
+		return true
+	}
+	p, ok := s.src.(vendors.Pender)
+	return ok && p.Pending()
+}
+
 func (s *geminiStream) Next() ([]byte, error) {
 	if s.queued != nil {
 		s.out, s.queued = s.queued, nil

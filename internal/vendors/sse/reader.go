@@ -27,7 +27,21 @@ type Reader struct {
 
 // NewReader reads events from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 16<<10)}
+	// Small: most events fit, longer lines are assembled in r.line, and
+	// every open stream holds one of these while idle.
+	return &Reader{br: bufio.NewReaderSize(r, 4<<10)}
+}
+
+// Pending reports whether a whole further event is already buffered, so
+// the relay can write it before flushing (one flush for a burst, not one
+// per event, with no added latency).
+func (r *Reader) Pending() bool {
+	n := r.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.br.Peek(n)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // Next returns the next event, and io.EOF once the input is used up. A last
