@@ -3,6 +3,7 @@ package openai
 import (
 	"encoding/json"
 	"errors"
+	"io"
 
 	"github.com/tidwall/gjson"
 )
@@ -50,4 +51,36 @@ func AppendWithModel(dst, body, quoted []byte) []byte {
 	dst = append(dst, body[:start]...)
 	dst = append(dst, quoted...)
 	return append(dst, body[end:]...)
+}
+
+// Spliced is a body with its model replaced, kept as three parts so it can
+// be written out without copying the body.
+type Spliced struct{ Head, Model, Tail []byte }
+
+// Splice locates body's top-level model; without one, Head is the body.
+func Splice(body, quoted []byte) Spliced {
+	start, end, ok := ModelSpan(body)
+	if !ok {
+		return Spliced{Head: body}
+	}
+	return Spliced{Head: body[:start], Model: quoted, Tail: body[end:]}
+}
+
+// Len is the length of the spliced body.
+func (s Spliced) Len() int { return len(s.Head) + len(s.Model) + len(s.Tail) }
+
+// WriteTo writes the parts in order.
+func (s Spliced) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for _, p := range [...][]byte{s.Head, s.Model, s.Tail} {
+		if len(p) == 0 {
+			continue
+		}
+		n, err := w.Write(p)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }

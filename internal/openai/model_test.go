@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,16 @@ func BenchmarkSetModelChunk(b *testing.B) {
 	b.SetBytes(int64(len(chunk)))
 	for b.Loop() {
 		buf = AppendWithModel(buf[:0], chunk, q)
+	}
+}
+
+func TestSplice(t *testing.T) {
+	for _, in := range []string{`{"model":"a","x":1}`, `{"x":1}`, `{"x":{"model":"n"},"model":"a"}`} {
+		sp := Splice([]byte(in), Quote("bb"))
+		var b strings.Builder
+		sp.WriteTo(&b)
+		if want := string(SetModel([]byte(in), Quote("bb"))); b.String() != want || sp.Len() != len(want) {
+			t.Errorf("Splice(%s) = %s (len %d), want %s", in, b.String(), sp.Len(), want)
+		}
 	}
 }

@@ -25,12 +25,8 @@ type caller struct {
 	ticket *limit.Ticket
 }
 
-type callerKey struct{}
-
-func callerFrom(ctx context.Context) *caller {
-	c, _ := ctx.Value(callerKey{}).(*caller)
-	return c
-}
+// callerHandler is a handler that is told who called.
+type callerHandler func(http.ResponseWriter, *http.Request, *caller)
 
 // apiKey reads the key from wherever the SDKs put it: OpenAI's bearer
 // token, Anthropic's x-api-key, Azure's api-key.
@@ -49,9 +45,9 @@ func apiKey(r *http.Request) string {
 
 // access authenticates a /v1 request and takes its rate-limit ticket. With
 // a master key or any virtual key configured a key is required; without,
-// the gateway is open and per-address limits apply. The caller rides in
-// the request context; the handler's finish releases the ticket.
-func (s *Server) access(h http.HandlerFunc, writeErr func(http.ResponseWriter, *openai.Error)) http.HandlerFunc {
+// the gateway is open and per-address limits apply. The caller is passed
+// to the handler; the handler's finish releases the ticket.
+func (s *Server) access(h callerHandler, writeErr func(http.ResponseWriter, *openai.Error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// Refusals are requests too: they get their log line and usage row.
 		refuse := func(c *caller, e *openai.Error) {
@@ -85,7 +81,7 @@ func (s *Server) access(h http.HandlerFunc, writeErr func(http.ResponseWriter, *
 			c.ticket = t
 			t.Headers().Set(w.Header())
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+		h(w, r, c)
 	}
 }
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -94,8 +93,8 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		var req openai.ChatRequest
-		if err := json.Unmarshal(body, &req); err != nil {
+		req, err := openai.ParseChat(body)
+		if err != nil {
 			b.Fatal(err)
 		}
 		if e := req.Validate(); e != nil {

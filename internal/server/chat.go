@@ -37,7 +37,7 @@ type exchange struct {
 }
 
 // chat serves POST /v1/chat/completions.
-func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 	st := s.state.Load()
 	x := &exchange{id: requestID(r), start: time.Now()}
 	w.Header().Set("X-Request-Id", x.id)
@@ -60,7 +60,6 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, e)
 		return
 	}
-	c := callerFrom(r.Context())
 	x.caller = c
 	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
 		x.fail(w, e)
@@ -79,15 +78,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	asked := openai.Quote(req.Model)
 	if ans.stream == nil {
 		x.ttfb = time.Since(x.start)
-		out := openai.SetModel(ans.body, asked)
-		x.usage(out)
+		x.usage(ans.body) // usage does not depend on the model name
+		out := openai.Splice(ans.body, asked)
 		ans.lease.Done(nil, x.promptTok+x.complTok)
 		s.price(w.Header(), x)
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
 		w.WriteHeader(http.StatusOK)
 		x.status = http.StatusOK
-		w.Write(out)
+		out.WriteTo(w)
 		return
 	}
 	err = s.relay(ctx, w, ans, asked, x)

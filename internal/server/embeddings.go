@@ -12,7 +12,7 @@ import (
 
 // embeddings serves POST /v1/embeddings, routed like chat among the
 // embedding models.
-func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
+func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
 	st := s.state.Load()
 	x := &exchange{id: requestID(r), start: time.Now()}
 	w.Header().Set("X-Request-Id", x.id)
@@ -42,7 +42,6 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, errorf(http.StatusBadRequest, "missing_required_parameter", "input", "input must be a non-empty string or array"))
 		return
 	}
-	c := callerFrom(r.Context())
 	x.caller = c
 	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
 		x.fail(w, e)

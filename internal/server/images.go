@@ -33,7 +33,7 @@ type describeAnswer struct {
 // media.describe_model or else the first chat model that takes images)
 // that is routed, fetched, retried and logged like any other, and the
 // answer is {"text","model","usage"}.
-func (s *Server) imagesText(w http.ResponseWriter, r *http.Request) {
+func (s *Server) imagesText(w http.ResponseWriter, r *http.Request, c *caller) {
 	st := s.state.Load()
 	x := &exchange{id: requestID(r), start: time.Now()}
 	w.Header().Set("X-Request-Id", x.id)
@@ -46,7 +46,6 @@ func (s *Server) imagesText(w http.ResponseWriter, r *http.Request) {
 		x.fail(w, apiErr)
 		return
 	}
-	c := callerFrom(r.Context())
 	x.caller = c
 	vendor := r.URL.Query().Get("vendor")
 	if e := st.router.Pool.CheckVendor(vendor); e != nil {

@@ -22,7 +22,7 @@ import (
 // the answer is translated back, and errors take Anthropic's shape. The
 // Anthropic SDKs' x-api-key and anthropic-version headers are accepted and
 // not required.
-func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 	st := s.state.Load()
 	x := &exchange{id: requestID(r), start: time.Now()}
 	w.Header().Set("X-Request-Id", x.id)
@@ -58,7 +58,6 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		x.failAnthropic(w, anthropic.FromValidation(e))
 		return
 	}
-	c := callerFrom(r.Context())
 	x.caller = c
 	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
 		x.failAnthropic(w, e)

@@ -17,7 +17,7 @@ type modelObject struct {
 
 // models serves GET /v1/models: the configured model names, in OpenAI's
 // list shape (narrowed by ?vendor=).
-func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+func (s *Server) models(w http.ResponseWriter, r *http.Request, c *caller) {
 	pool := s.state.Load().router.Pool
 	list, e := s.modelList(pool, r.URL.Query().Get("vendor"))
 	if e != nil {
@@ -31,7 +31,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 }
 
 // model serves GET /v1/models/{id}.
-func (s *Server) model(w http.ResponseWriter, r *http.Request) {
+func (s *Server) model(w http.ResponseWriter, r *http.Request, c *caller) {
 	id := r.PathValue("id")
 	list, e := s.modelList(s.state.Load().router.Pool, r.URL.Query().Get("vendor"))
 	if e != nil {

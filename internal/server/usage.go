@@ -27,9 +27,6 @@ func (s *Server) price(h http.Header, x *exchange) {
 // waits: the writer drops (and counts) rather than block.
 func (s *Server) settle(r *http.Request, x *exchange) {
 	c := x.caller
-	if c == nil {
-		c = callerFrom(r.Context())
-	}
 	if c != nil && c.ticket != nil {
 		// The request context may be gone; the accounting must not be.
 		c.ticket.Done(context.WithoutCancel(r.Context()), x.promptTok+x.complTok, x.cost)
