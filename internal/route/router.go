@@ -119,11 +119,17 @@ func (l *Lease) Done(err error, tokens int64) {
 // *openai.Error ready for the client, or the context's error when the
 // client went away. attempts counts the calls made.
 func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Duration, call CallFunc) (lease *Lease, attempts int, err error) {
-	models := append([]string{q.Model}, r.cfg.Fallbacks[q.Model]...)
-	tried := map[*Combination]bool{}
+	fallbacks := r.cfg.Fallbacks[q.Model]
+	asked := q.Model
+	var triedBuf [4]*Combination // most requests try one or two
+	tried := triedSet(triedBuf[:0])
 	var last *Combination
 	var lastErr *openai.Error
-	for mi, model := range models {
+	for mi := 0; mi <= len(fallbacks); mi++ {
+		model := asked
+		if mi > 0 {
+			model = fallbacks[mi-1]
+		}
 		q.Model = model
 		cands, e := r.Pool.Candidates(q)
 		if e != nil {
@@ -132,7 +138,7 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			}
 			continue // a fallback nobody serves: try the next
 		}
-		sel := r.selector(models[0])
+		sel := r.selector(asked)
 		spins := 0
 		for n := 0; n < r.cfg.Attempts; {
 			if ctx.Err() != nil {
@@ -158,7 +164,7 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			}
 			attempts++
 			n++
-			tried[c] = true
+			tried = append(tried, c)
 			last = c
 			actx, cancel := context.WithCancelCause(ctx)
 			timer := time.AfterFunc(firstByte, func() { cancel(ErrFirstByteTimeout) })
@@ -197,6 +203,7 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			}
 		}
 	}
+	models := append([]string{asked}, fallbacks...) // only on failure
 	if lastErr != nil {
 		if lastErr.RetryAfter == "" {
 			if wait, _ := earliestAll(r, q, models, tried); wait > 0 {
@@ -206,6 +213,19 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 		return nil, attempts, lastErr
 	}
 	return nil, attempts, r.unavailable(q, models)
+}
+
+// triedSet holds the combinations a request has tried: a short slice, as
+// requests try few, so no map is allocated per request.
+type triedSet []*Combination
+
+func (t triedSet) has(c *Combination) bool {
+	for _, x := range t {
+		if x == c {
+			return true
+		}
+	}
+	return false
 }
 
 // judge records a failed attempt on the circuits and returns the error to
@@ -358,7 +378,7 @@ func (r *Router) unavailable(q Query, models []string) *openai.Error {
 	return e
 }
 
-func earliestAll(r *Router, q Query, models []string, tried map[*Combination]bool) (time.Duration, bool) {
+func earliestAll(r *Router, q Query, models []string, tried triedSet) (time.Duration, bool) {
 	best, allRL := time.Duration(0), true
 	for _, m := range models {
 		q.Model = m
@@ -376,11 +396,11 @@ func earliestAll(r *Router, q Query, models []string, tried map[*Combination]boo
 }
 
 // available filters the candidates that could take a request now.
-func available(cands []*Combination, tried map[*Combination]bool, now time.Time, est int64) []*Combination {
+func available(cands []*Combination, tried triedSet, now time.Time, est int64) []*Combination {
 	n := now.UnixNano()
 	all := true
 	for _, c := range cands {
-		if tried[c] || !c.cred.usable(n) || !c.combo.usable(n) {
+		if tried.has(c) || !c.cred.usable(n) || !c.combo.usable(n) {
 			all = false
 			break
 		}
@@ -394,7 +414,7 @@ func available(cands []*Combination, tried map[*Combination]bool, now time.Time,
 	}
 	var out []*Combination
 	for _, c := range cands {
-		if tried[c] || !c.cred.usable(n) || !c.combo.usable(n) {
+		if tried.has(c) || !c.cred.usable(n) || !c.combo.usable(n) {
 			continue
 		}
 		if ok, _ := c.cred.limits.Load().allows(now, est); ok {
@@ -406,11 +426,11 @@ func available(cands []*Combination, tried map[*Combination]bool, now time.Time,
 
 // earliest says how long until an untried candidate may be usable again,
 // and whether every one is held back by rate limits (not failures).
-func earliest(cands []*Combination, tried map[*Combination]bool, now time.Time, est int64) (time.Duration, bool) {
+func earliest(cands []*Combination, tried triedSet, now time.Time, est int64) (time.Duration, bool) {
 	best, allRL := time.Duration(-1), true
 	n := now.UnixNano()
 	for _, c := range cands {
-		if tried[c] {
+		if tried.has(c) {
 			continue
 		}
 		var w time.Duration

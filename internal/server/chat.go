@@ -82,7 +82,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 		out := openai.Splice(ans.body, asked)
 		ans.lease.Done(nil, x.promptTok+x.complTok)
 		s.price(w.Header(), x)
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = contentJSON
 		w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
 		w.WriteHeader(http.StatusOK)
 		x.status = http.StatusOK
@@ -244,3 +244,5 @@ func (s *Server) putBuffer(b *bytes.Buffer) {
 	b.Reset()
 	s.buffers.Put(b)
 }
+
+var contentJSON = []string{"application/json"}

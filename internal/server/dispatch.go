@@ -117,7 +117,7 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 	lease, attempts, err := st.router.Do(ctx, q, est, t.FirstByte, call)
 	x.attempts = attempts
 	if attempts > 0 {
-		w.Header().Set("X-Genrouter-Attempts", strconv.Itoa(attempts))
+		w.Header()["X-Genrouter-Attempts"] = attemptsHeader(attempts)
 	}
 	if err != nil {
 		return nil, err
@@ -151,3 +151,13 @@ func (x *exchange) failDispatch(w http.ResponseWriter, ctx context.Context, err 
 func withTotal(r *http.Request, t config.Timeouts) (context.Context, context.CancelFunc) {
 	return context.WithTimeoutCause(r.Context(), t.Total, route.ErrTotalTimeout)
 }
+
+// attemptsHeader avoids an allocation for the usual small counts.
+func attemptsHeader(n int) []string {
+	if n < len(smallCounts) {
+		return smallCounts[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+var smallCounts = [...][]string{{"0"}, {"1"}, {"2"}, {"3"}, {"4"}, {"5"}, {"6"}, {"7"}, {"8"}, {"9"}}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/vendors"
@@ -57,6 +58,8 @@ type Adapter struct {
 	// Azure: base URL, version and deployments build the URL per model.
 	base, apiVersion string
 	deployments      map[string]string
+	uaHeader         []string
+	authCache        sync.Map // key → its Authorization (or api-key) value
 }
 
 // New builds an adapter.
@@ -81,6 +84,7 @@ func New(o Options) *Adapter {
 		base:        o.BaseURL,
 		apiVersion:  o.APIVersion,
 		deployments: o.Deployments,
+		uaHeader:    []string{ua},
 	}
 }
 
@@ -154,14 +158,16 @@ func (a *Adapter) post(ctx context.Context, target string, c *vendors.Call, body
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
+	// Shared, never-modified value slices: setting a header then costs no
+	// allocation (Header.Set would make a one-element slice each time).
 	h := req.Header
 	a.auth(h, c.Key)
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", a.userAgent)
+	h["Content-Type"] = hdrJSON
+	h["User-Agent"] = a.uaHeader
 	if c.Stream {
-		h.Set("Accept", "text/event-stream")
+		h["Accept"] = hdrSSE
 	} else {
-		h.Set("Accept", "application/json")
+		h["Accept"] = hdrJSON
 	}
 	for k, v := range a.headers {
 		h.Set(k, v)
@@ -187,11 +193,26 @@ func (a *Adapter) auth(h http.Header, key string) {
 	switch {
 	case key == "":
 	case a.dialect == DialectAzure:
-		h.Set("Api-Key", key)
+		h["Api-Key"] = a.authValue(key, "")
 	default:
-		h.Set("Authorization", "Bearer "+key)
+		h["Authorization"] = a.authValue(key, "Bearer ")
 	}
 }
+
+// authValue returns the header value for a key, built once per key.
+func (a *Adapter) authValue(key, prefix string) []string {
+	if v, ok := a.authCache.Load(key); ok {
+		return v.([]string)
+	}
+	v := []string{prefix + key}
+	a.authCache.Store(key, v)
+	return v
+}
+
+var (
+	hdrJSON = []string{"application/json"}
+	hdrSSE  = []string{"text/event-stream"}
+)
 
 // Probe implements vendors.Prober: listing models is cheap and needs a
 // working key.
