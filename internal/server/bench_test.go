@@ -5,11 +5,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/store"
 	"github.com/genrouter/genrouter/internal/vendors"
 )
 
@@ -111,4 +114,53 @@ func BenchmarkEncode(b *testing.B) {
 	for b.Loop() {
 		openai.SetModel(benchResp, q)
 	}
+}
+
+// benchWith is BenchmarkChatHandler with a usage writer in front of st.
+func benchWith(b *testing.B, st store.UsageInserter) {
+	cfg := configOf(config.UnknownModelsPool,
+		vendorOf("a", config.TypeOpenAI, "http://unused.invalid", []string{"k1", "k2"}, "gpt-4o-mini", "gpt-4o"))
+	var usage *store.Writer
+	if st != nil {
+		usage = store.NewWriter(st, store.WriterOptions{})
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			usage.Close(ctx)
+		}()
+	}
+	srv, err := New(cfg, Options{Usage: usage,
+		Adapter: func(config.Vendor) (vendors.Adapter, error) { return echoAdapter{benchResp}, nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	h := srv.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(benchBody)))
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+// The three compare usage logging off, on (SQLite), and on with a database
+// that never answers: the request path must not notice.
+func BenchmarkUsageOff(b *testing.B) { benchWith(b, nil) }
+
+func BenchmarkUsageSQLite(b *testing.B) {
+	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	benchWith(b, st)
+}
+
+func BenchmarkUsageHungDB(b *testing.B) {
+	h := &hangingStore{release: make(chan struct{})}
+	defer close(h.release)
+	benchWith(b, h)
 }
