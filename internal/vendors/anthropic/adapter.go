@@ -6,9 +6,7 @@ package anthropic
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -17,8 +15,6 @@ import (
 	"github.com/genrouter/genrouter/internal/vendors"
 )
 
-// maxBody bounds a non-streaming upstream answer held in memory.
-const maxBody = 64 << 20
 
 // Options configure an Adapter.
 type Options struct {
@@ -89,7 +85,7 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 	}
 	created := a.now().Unix()
 	if !c.Stream {
-		raw, err := readBody(resp)
+		raw, err := vendors.ReadBody(resp)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +131,7 @@ func (a *Adapter) post(ctx context.Context, c *vendors.Call, body []byte) (*http
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, vendors.TransportError(ctx, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -145,32 +141,4 @@ func (a *Adapter) post(ctx context.Context, c *vendors.Call, body []byte) (*http
 	return resp, nil
 }
 
-func readBody(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_read_failed",
-			"", "the vendor's response broke off: "+err.Error())
-	}
-	if len(b) > maxBody {
-		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_too_large",
-			"", "the vendor's response is larger than the gateway accepts")
-	}
-	return b, nil
-}
 
-// transportError reports a failed round trip. When the client has gone the
-// context error is returned unchanged, so callers can tell it apart.
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return openai.NewError(http.StatusGatewayTimeout, openai.TypeServer, "upstream_timeout",
-			"", "the vendor did not answer in time")
-	}
-	// The url.Error names the base URL, which is configuration, never a key.
-	return openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_unreachable",
-		"", "could not reach the vendor: "+err.Error())
-}

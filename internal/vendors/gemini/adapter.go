@@ -21,8 +21,6 @@ import (
 	"github.com/genrouter/genrouter/internal/vendors/sse"
 )
 
-// maxBody bounds a non-streaming upstream answer held in memory.
-const maxBody = 64 << 20
 
 // Options configure an Adapter.
 type Options struct {
@@ -107,7 +105,7 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 		return nil, err
 	}
 	if !c.Stream {
-		b, err := readBody(resp)
+		b, err := vendors.ReadBody(resp)
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +149,7 @@ func (a *Adapter) post(ctx context.Context, u string, c *vendors.Call, body []by
 	h.Set("x-goog-api-key", c.Key)
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, vendors.TransportError(ctx, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -178,7 +176,7 @@ func (a *Adapter) Probe(ctx context.Context, key string) error {
 	req.Header.Set("x-goog-api-key", key)
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return transportError(ctx, err)
+		return vendors.TransportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -192,14 +190,3 @@ func (a *Adapter) Probe(ctx context.Context, key string) error {
 // retired this adapter).
 func (a *Adapter) CloseIdleConnections() { a.client.CloseIdleConnections() }
 
-func readBody(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return nil, badGateway("upstream_read_failed", "the vendor's response broke off: "+err.Error())
-	}
-	if len(b) > maxBody {
-		return nil, badGateway("upstream_too_large", "the vendor's response is larger than the gateway accepts")
-	}
-	return b, nil
-}

@@ -87,7 +87,7 @@ func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, 
 	if err != nil {
 		return nil, err
 	}
-	b, err := readBody(resp)
+	b, err := vendors.ReadBody(resp)
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,7 @@ package gemini
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -117,22 +114,6 @@ func scrub(e *openai.Error, key string) {
 	}
 }
 
-// transportError reports a failed round trip. When the client has gone the
-// context error is returned unchanged, so callers can tell it apart.
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return openai.NewError(http.StatusGatewayTimeout, openai.TypeServer, "upstream_timeout",
-			"", "the vendor did not answer in time")
-	}
-	// The url.Error names the URL, which holds the base URL and the model,
-	// never the key (that travels in a header).
-	return openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_unreachable",
-		"", "could not reach the vendor: "+err.Error())
-}
 
 func badGateway(code, msg string) *openai.Error {
 	return openai.NewError(http.StatusBadGateway, openai.TypeServer, code, "", msg)

@@ -6,10 +6,8 @@ package openai
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -31,8 +29,6 @@ const (
 	DialectAzure
 )
 
-// maxBody bounds a non-streaming upstream answer held in memory.
-const maxBody = 64 << 20
 
 // Options configure an Adapter.
 type Options struct {
@@ -115,7 +111,7 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 		return nil, err
 	}
 	if !c.Stream {
-		body, err := readBody(resp)
+		body, err := vendors.ReadBody(resp)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +137,7 @@ func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, 
 	if err != nil {
 		return nil, err
 	}
-	out, err := readBody(resp)
+	out, err := vendors.ReadBody(resp)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +173,7 @@ func (a *Adapter) post(ctx context.Context, target string, c *vendors.Call, body
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, vendors.TransportError(ctx, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -228,7 +224,7 @@ func (a *Adapter) Probe(ctx context.Context, key string) error {
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return transportError(ctx, err)
+		return vendors.TransportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -242,43 +238,7 @@ func (a *Adapter) Probe(ctx context.Context, key string) error {
 // retired this adapter).
 func (a *Adapter) CloseIdleConnections() { a.client.CloseIdleConnections() }
 
-func readBody(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	var b []byte
-	var err error
-	if n := resp.ContentLength; n > 0 && n <= maxBody {
-		// One allocation of the right size instead of ReadAll's doublings.
-		b = make([]byte, n)
-		_, err = io.ReadFull(resp.Body, b)
-	} else {
-		b, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	}
-	if err != nil {
-		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_read_failed",
-			"", "the vendor's response broke off: "+err.Error())
-	}
-	if len(b) > maxBody {
-		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_too_large",
-			"", "the vendor's response is larger than the gateway accepts")
-	}
-	return b, nil
-}
 
-// transportError reports a failed round trip. When the client has gone the
-// context error is returned unchanged, so callers can tell it apart.
-func transportError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return openai.NewError(http.StatusGatewayTimeout, openai.TypeServer, "upstream_timeout",
-			"", "the vendor did not answer in time")
-	}
-	// The url.Error names the base URL, which is configuration, never a key.
-	return openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_unreachable",
-		"", "could not reach the vendor: "+err.Error())
-}
 
 // stream reads an OpenAI-style SSE body until "data: [DONE]".
 type stream struct {

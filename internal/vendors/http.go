@@ -1,0 +1,53 @@
+package vendors
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/genrouter/genrouter/internal/openai"
+)
+
+// MaxBody bounds a non-streaming upstream answer held in memory.
+const MaxBody = 64 << 20
+
+// ReadBody reads a whole upstream answer, at most MaxBody bytes, into one
+// buffer sized from Content-Length when the vendor sent one.
+func ReadBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	var b []byte
+	var err error
+	if n := resp.ContentLength; n > 0 && n <= MaxBody {
+		b = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, b)
+	} else {
+		b, err = io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	}
+	if err != nil {
+		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_read_failed",
+			"", "the vendor's response broke off: "+err.Error())
+	}
+	if len(b) > MaxBody {
+		return nil, openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_too_large",
+			"", "the vendor's response is larger than the gateway accepts")
+	}
+	return b, nil
+}
+
+// TransportError reports a failed round trip. When the client has gone the
+// context error is returned unchanged, so callers can tell it apart.
+func TransportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return openai.NewError(http.StatusGatewayTimeout, openai.TypeServer, "upstream_timeout",
+			"", "the vendor did not answer in time")
+	}
+	// The url.Error names the base URL, which is configuration, never a key.
+	return openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_unreachable",
+		"", "could not reach the vendor: "+err.Error())
+}
