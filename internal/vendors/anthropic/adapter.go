@@ -15,7 +15,6 @@ import (
 	"github.com/genrouter/genrouter/internal/vendors"
 )
 
-
 // Options configure an Adapter.
 type Options struct {
 	BaseURL string // e.g. https://api.anthropic.com/v1, no trailing slash
@@ -140,5 +139,3 @@ func (a *Adapter) post(ctx context.Context, c *vendors.Call, body []byte) (*http
 	}
 	return resp, nil
 }
-
-

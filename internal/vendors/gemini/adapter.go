@@ -21,7 +21,6 @@ import (
 	"github.com/genrouter/genrouter/internal/vendors/sse"
 )
 
-
 // Options configure an Adapter.
 type Options struct {
 	// BaseURL is the API root, e.g. https://generativelanguage.googleapis.com/v1beta,
@@ -189,4 +188,3 @@ func (a *Adapter) Probe(ctx context.Context, key string) error {
 // CloseIdleConnections lets go of pooled connections (after a reload
 // retired this adapter).
 func (a *Adapter) CloseIdleConnections() { a.client.CloseIdleConnections() }
-

@@ -114,7 +114,6 @@ func scrub(e *openai.Error, key string) {
 	}
 }
 
-
 func badGateway(code, msg string) *openai.Error {
 	return openai.NewError(http.StatusBadGateway, openai.TypeServer, code, "", msg)
 }

@@ -29,7 +29,6 @@ const (
 	DialectAzure
 )
 
-
 // Options configure an Adapter.
 type Options struct {
 	BaseURL   string // e.g. https://api.openai.com/v1, no trailing slash
@@ -237,8 +236,6 @@ func (a *Adapter) Probe(ctx context.Context, key string) error {
 // CloseIdleConnections lets go of pooled connections (after a reload
 // retired this adapter).
 func (a *Adapter) CloseIdleConnections() { a.client.CloseIdleConnections() }
-
-
 
 // stream reads an OpenAI-style SSE body until "data: [DONE]".
 type stream struct {
