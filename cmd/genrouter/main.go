@@ -18,6 +18,7 @@ import (
 
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/server"
+	"github.com/genrouter/genrouter/internal/tracing"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -148,6 +149,16 @@ func serve(args []string, stderr io.Writer) int {
 		log.Info("config reloaded", "config", next.Source, "combinations", countCombinations(next))
 		return nil
 	}
+	tp, stopTracing, err := tracing.Setup(context.Background(), "genrouter", version, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "genrouter: tracing:", err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopTracing(ctx)
+	}()
 	fl, err := openFleet(context.Background(), cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "genrouter:", err)
@@ -155,7 +166,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	defer fl.close()
 	srv, err = server.New(cfg, fl.options(server.Options{Logger: log, Version: version, Reload: reload,
-		MasterKey: cfg.Fleet.MasterKey}))
+		MasterKey: cfg.Fleet.MasterKey, Tracer: tracing.NewTracer(tp)}))
 	if err != nil {
 		fmt.Fprintln(stderr, "genrouter:", err)
 		return 1

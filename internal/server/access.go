@@ -14,6 +14,7 @@ import (
 	"github.com/genrouter/genrouter/internal/limit"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // caller is who sent a request, as authentication found: the master key,
@@ -23,6 +24,7 @@ type caller struct {
 	key    *store.Key // a virtual key; nil otherwise
 	ip     string
 	ticket *limit.Ticket
+	span   trace.Span // the request's span when tracing is on
 }
 
 // callerHandler is a handler that is told who called.
@@ -56,11 +58,18 @@ func (s *Server) access(h callerHandler, writeErr func(http.ResponseWriter, *ope
 			writeErr(w, e)
 			s.logExchange(r, x)
 		}
+		var span trace.Span
+		if s.tracer != nil {
+			var ctx context.Context
+			ctx, span = s.tracer.StartRequest(r.Context(), r.Header, r.Method, r.URL.Path, r.Header.Get("X-Request-Id"))
+			r = r.WithContext(ctx)
+		}
 		c, e := s.authenticate(r)
 		if e != nil {
-			refuse(nil, e)
+			refuse(&caller{span: span}, e)
 			return
 		}
+		c.span = span
 		subject, lim := s.limitsFor(c)
 		if subject != "" && !lim.Unlimited() && s.limiter != nil {
 			est := r.ContentLength/4 + 256

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/media"
+	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/genrouter/genrouter/internal/vendors"
@@ -34,12 +35,20 @@ type exchange struct {
 	cost       float64
 	caller     *caller
 	clientGone bool
+	// upstream is the time spent waiting on vendors; the rest of the
+	// request's time is the gateway's own overhead.
+	upstream time.Duration
+	// fromDispatch marks an error the routing produced (or a vendor's),
+	// as opposed to the request's own.
+	fromDispatch bool
+	fallback     bool
+	op           string // the metrics operation: chat or embeddings
 }
 
 // chat serves POST /v1/chat/completions.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 	st := s.state.Load()
-	x := &exchange{id: requestID(r), start: time.Now()}
+	x := &exchange{id: requestID(r), start: time.Now(), op: metrics.OpChat, caller: c}
 	w.Header().Set("X-Request-Id", x.id)
 	defer s.logExchange(r, x)
 
@@ -142,7 +151,9 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 				return nil
 			}
 		}
+		waited := time.Now()
 		d, err = st.Next()
+		x.upstream += time.Since(waited)
 		idle.Reset(ans.idle)
 	}
 	switch {
@@ -164,6 +175,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 	// and do not pretend it finished with [DONE].
 	e := asAPIError(err)
 	x.errCode = code(e)
+	x.fromDispatch = true
 	w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
 	rc.Flush()
 	return err

@@ -10,8 +10,10 @@ import (
 
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/media"
+	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
+	"github.com/genrouter/genrouter/internal/tracing"
 	"github.com/genrouter/genrouter/internal/vendors"
 )
 
@@ -69,6 +71,8 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 	ans.idle = t.StreamIdle
 	est := int64(len(j.body)/4) + 256    // rough: ~4 bytes a token, plus some answer
 	var prepared map[media.Target][]byte // one media pass per kind of vendor
+	var send func(actx context.Context, c *route.Combination, vc *vendors.Call) error
+	attempt := 0
 	call := func(actx context.Context, c *route.Combination) error {
 		body := j.body
 		if j.media {
@@ -91,6 +95,28 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 		}
 		vc := &vendors.Call{Key: c.Key, Model: c.Model.Name, Body: openai.SetModel(body, c.QuotedModel()),
 			Chat: j.chat, Stream: j.stream, IncludeUsage: j.includeUsage}
+		s.metrics.Selected(c.Vendor.Name, c.Credential, c.Model.Name)
+		attempt++
+		actx, span := s.tracer.StartAttempt(actx, tracing.Attempt{Operation: x.op, Vendor: c.Vendor.Name,
+			VendorType: c.Vendor.Type, Credential: c.Credential, Model: c.Model.Name, Number: attempt})
+		if s.tracer != nil {
+			vc.Header = http.Header{}
+			tracing.Inject(actx, vc.Header) // W3C traceparent continues upstream
+		}
+		start := time.Now()
+		err := send(actx, c, vc)
+		x.upstream += time.Since(start)
+		if err != nil && actx.Err() != nil {
+			if cause := context.Cause(actx); cause != nil {
+				err = cause // a first-byte timeout says more than "canceled"
+			}
+		}
+		outcome := metrics.AttemptOutcome(err)
+		s.metrics.Attempt(c.Vendor.Name, c.Credential, c.Model.Name, outcome)
+		tracing.EndAttempt(span, tracing.AttemptEnd{Outcome: outcome, Status: statusOf(err)})
+		return err
+	}
+	send = func(actx context.Context, c *route.Combination, vc *vendors.Call) error {
 		var res *vendors.Result
 		var err error
 		if j.embed {
@@ -124,6 +150,7 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 	}
 	ans.lease = lease
 	x.combo = lease.Combo
+	x.fallback = lease.Fallback != ""
 	st.router.ObserveHeaders(lease.Combo, ans.header) // after Do recorded the success
 	setServedBy(w, lease.Combo)
 	if lease.Fallback != "" {
@@ -132,8 +159,18 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 	return &ans, nil
 }
 
+// statusOf is an error's HTTP status, for spans.
+func statusOf(err error) int {
+	var e *openai.Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
 // failDispatch reports a dispatch error: nothing when the client left.
 func (x *exchange) failDispatch(w http.ResponseWriter, ctx context.Context, err error) {
+	x.fromDispatch = true
 	var e *openai.Error
 	if errors.As(err, &e) {
 		x.fail(w, e)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 )
@@ -14,7 +15,7 @@ import (
 // embedding models.
 func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
 	st := s.state.Load()
-	x := &exchange{id: requestID(r), start: time.Now()}
+	x := &exchange{id: requestID(r), start: time.Now(), op: metrics.OpEmbeddings, caller: c}
 	w.Header().Set("X-Request-Id", x.id)
 	defer s.logExchange(r, x)
 

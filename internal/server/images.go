@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/media"
+	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/tidwall/gjson"
@@ -35,7 +36,7 @@ type describeAnswer struct {
 // answer is {"text","model","usage"}.
 func (s *Server) imagesText(w http.ResponseWriter, r *http.Request, c *caller) {
 	st := s.state.Load()
-	x := &exchange{id: requestID(r), start: time.Now()}
+	x := &exchange{id: requestID(r), start: time.Now(), op: metrics.OpChat, caller: c}
 	w.Header().Set("X-Request-Id", x.id)
 	defer s.logExchange(r, x)
 

@@ -5,6 +5,10 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/genrouter/genrouter/internal/metrics"
+	"github.com/genrouter/genrouter/internal/stats"
+	"github.com/genrouter/genrouter/internal/tracing"
 )
 
 // logExchange writes the one line each request gets. The logger's handler
@@ -12,6 +16,7 @@ import (
 // on a disk or a pipe.
 func (s *Server) logExchange(r *http.Request, x *exchange) {
 	s.settle(r, x)
+	s.observe(x)
 	level := slog.LevelInfo
 	if x.errCode != "" && x.status >= 500 {
 		level = slog.LevelWarn
@@ -61,3 +66,26 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// observe feeds metrics, the dashboard's live stats and the request span.
+func (s *Server) observe(x *exchange) {
+	status := x.status
+	if x.clientGone {
+		status = 499
+	}
+	d := time.Since(x.start)
+	q := metrics.Request{Operation: x.op, Model: x.asked, Status: status, Duration: d, TTFB: x.ttfb,
+		Overhead: max(0, d-x.upstream), PromptTokens: x.promptTok, CompletionTokens: x.complTok,
+		CachedTokens: x.cachedTok, Cost: x.cost, Attempts: x.attempts, Stream: x.stream, Fallback: x.fallback}
+	if c := x.combo; c != nil {
+		q.Vendor, q.Credential, q.Model = c.Vendor.Name, c.Credential, c.Model.Name
+	}
+	if x.errCode != "" || status >= 400 {
+		q.ErrorClass = metrics.Classify(status, x.errCode, x.fromDispatch)
+	}
+	s.metrics.Request(q)
+	s.stats.Add(stats.Entry{Request: q, Time: x.start, ID: x.id, ModelAsked: x.asked})
+	if x.caller != nil && x.caller.span != nil {
+		tracing.EndRequest(x.caller.span, q, x.asked)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/genrouter/genrouter/internal/anthropic"
 	"github.com/genrouter/genrouter/internal/media"
+	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 )
@@ -24,7 +25,7 @@ import (
 // not required.
 func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 	st := s.state.Load()
-	x := &exchange{id: requestID(r), start: time.Now()}
+	x := &exchange{id: requestID(r), start: time.Now(), op: metrics.OpChat, caller: c}
 	w.Header().Set("X-Request-Id", x.id)
 	w.Header().Set("Request-Id", x.id) // what Anthropic's SDKs read
 	defer s.logExchange(r, x)

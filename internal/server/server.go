@@ -20,15 +20,19 @@ import (
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/limit"
 	"github.com/genrouter/genrouter/internal/media"
+	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/price"
 	"github.com/genrouter/genrouter/internal/route"
+	"github.com/genrouter/genrouter/internal/stats"
 	"github.com/genrouter/genrouter/internal/store"
+	"github.com/genrouter/genrouter/internal/tracing"
 	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/genrouter/genrouter/internal/vendors/anthropic"
 	"github.com/genrouter/genrouter/internal/vendors/gemini"
 	"github.com/genrouter/genrouter/internal/vendors/mock"
 	vopenai "github.com/genrouter/genrouter/internal/vendors/openai"
+	"github.com/genrouter/genrouter/web"
 )
 
 // Options are the parts of a server that do not come from config.
@@ -55,6 +59,8 @@ type Options struct {
 	// Cooldowns shares credential cooldowns across replicas (Redis); nil:
 	// this replica only.
 	Cooldowns limit.Cooldowns
+	// Tracer makes spans per request and attempt; nil: no tracing.
+	Tracer *tracing.Tracer
 }
 
 // Server serves the gateway's HTTP API. The config-derived state sits
@@ -72,6 +78,9 @@ type Server struct {
 	inFlight atomic.Int64
 	keys     *keyCache
 	limiter  limit.Limiter
+	metrics  *metrics.Recorder
+	stats    *stats.Stats
+	tracer   *tracing.Tracer
 
 	mu       sync.Mutex // serialises Load
 	media    *media.Processor
@@ -96,7 +105,12 @@ type state struct {
 func New(cfg *config.Config, o Options) (*Server, error) {
 	s := &Server{log: o.Logger, version: o.Version, started: time.Now(), opts: o,
 		circuits: route.NewHealth(), adapters: map[string]vendors.Adapter{},
-		keys: newKeyCache(o.Store), limiter: o.Limiter}
+		keys: newKeyCache(o.Store), limiter: o.Limiter, metrics: metrics.New(nil), stats: stats.New(), tracer: o.Tracer}
+	circuits := func() []metrics.CircuitState {
+		return metrics.PoolCircuits(s.state.Load().router.Pool.All(), time.Now())
+	}
+	s.metrics.SetCircuitSource(circuits)
+	s.stats.SetCredentialSource(func() []stats.CredentialHealth { return stats.CredentialsFrom(circuits()) })
 	if s.limiter == nil {
 		s.limiter = limit.NewMemory()
 	}
@@ -214,6 +228,7 @@ func (s *Server) Load(cfg *config.Config) error {
 	if s.opts.Adapter == nil {
 		s.adapters = used
 	}
+	s.metrics.SetVendors(metrics.VendorsFromPool(pool.All()))
 	s.startProbes(router, cfg)
 	return nil
 }
@@ -287,6 +302,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/health/live", only(http.MethodGet, s.live))
 	mux.Handle("/health/ready", only(http.MethodGet, s.ready))
 	mux.Handle("/admin/reload", only(http.MethodPost, s.admin(s.reload)))
+	mux.Handle("/metrics", only(http.MethodGet, s.metrics.Handler().ServeHTTP))
+	mux.Handle("/admin/stats", only(http.MethodGet, s.admin(s.stats.Handler().ServeHTTP)))
+	mux.Handle("/admin/stats/stream", only(http.MethodGet, s.admin(s.stats.SSEHandler(time.Second).ServeHTTP)))
+	mux.Handle("/ui", only(http.MethodGet, web.Handler().ServeHTTP))
+	mux.Handle("/ui/", only(http.MethodGet, web.Handler().ServeHTTP))
 	mux.Handle("/admin/keys", s.admin(s.adminKeys))
 	mux.Handle("/admin/keys/{id}", s.admin(s.adminKey))
 	mux.Handle("/admin/keys/{id}/rotate", only(http.MethodPost, s.admin(s.adminRotate)))
@@ -313,6 +333,10 @@ func (s *Server) boundedAs(h http.HandlerFunc, writeError func(http.ResponseWrit
 		limit := s.state.Load().cfg.Server.MaxInFlight
 		n := s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
+		s.metrics.InFlight(1)
+		s.stats.InFlight(1)
+		defer s.metrics.InFlight(-1)
+		defer s.stats.InFlight(-1)
 		if limit > 0 && n > int64(limit) {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, errorf(http.StatusServiceUnavailable, "server_overloaded", "",
