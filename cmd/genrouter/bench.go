@@ -51,6 +51,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	scen := fs.String("scenarios", strings.Join(bench.AllScenarios, ","), "comma-separated scenarios to run")
 	fs.StringVar(&o.Proxy, "proxy", "auto", "reverse proxy floor: auto (nginx if installed, else go), nginx, go or none")
 	fs.StringVar(&o.GatewayBin, "gateway-bin", "", "gateway binary to benchmark (default: this one)")
+	fs.BoolVar(&o.NoUsageLog, "no-usage-log", false, "run the gateway with database_url: none (no usage log), to measure what logging costs")
 	fs.StringVar(&o.GatewayExpvar, "gateway-expvar", "", "URL of the gateway's expvar JSON, for allocations per request (builds that have one)")
 	fs.BoolVar(&o.Pin, "pin", canPin, "pin gateway/proxy to CPU 0, load generator and upstream to CPU 1 (needs taskset and 2 CPUs)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")

@@ -37,6 +37,9 @@ var AllScenarios = []string{ScenarioIdle, ScenarioSerial, ScenarioConcurrent, Sc
 type Options struct {
 	Bin        string // a genrouter binary: runs bench-upstream and bench-proxy (required)
 	GatewayBin string // the gateway under test (default Bin)
+	// NoUsageLog runs the gateway without its usage log (database_url:
+	// none), to measure what asynchronous logging costs.
+	NoUsageLog bool
 	Proxy      string // auto (nginx if installed, else go), nginx, go or none
 	Pin        bool   // gateway/proxy on CPU 0; load (this process, for good) and upstream on CPU 1
 
@@ -246,7 +249,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	cfg := filepath.Join(tmp, "genrouter.yaml")
-	if err := os.WriteFile(cfg, []byte(gatewayConfig(gwAddr, upAddr)), 0o600); err != nil {
+	db := filepath.Join(tmp, "usage.db")
+	if o.NoUsageLog {
+		db = "none"
+	}
+	if err := os.WriteFile(cfg, []byte(gatewayConfig(gwAddr, upAddr)+fmt.Sprintf("database_url: %q\n", db)), 0o600); err != nil {
 		return nil, err
 	}
 	gw, err := startProc(ctx, "genrouter", cpuTarget, false, nil, o.GatewayBin, "serve", "--config", cfg, "--listen", gwAddr, "--log-level", "warn")
