@@ -161,6 +161,10 @@ type Server struct {
 	// MaxInFlight bounds requests served at once; beyond it the answer is
 	// an immediate 503 with Retry-After. 0 means DefaultMaxInFlight.
 	MaxInFlight int
+	// LogBodies adds request and response bodies to the request log line,
+	// with every configured credential masked. Off by default: prompts
+	// are private.
+	LogBodies bool
 }
 
 // Defaults.

@@ -389,9 +389,14 @@ func (d *yamlDecoder) duration(n *yaml.Node, path string) (time.Duration, error)
 
 func (d *yamlDecoder) server(n *yaml.Node) (Server, error) {
 	var s Server
-	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace", "max_in_flight")
+	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace", "max_in_flight", "log_bodies")
 	if err != nil {
 		return s, err
+	}
+	if b, err := d.bool(f["log_bodies"], "server.log_bodies"); err != nil {
+		return s, err
+	} else if b != nil {
+		s.LogBodies = *b
 	}
 	if s.MaxInFlight, err = d.count(f["max_in_flight"], "server.max_in_flight"); err != nil {
 		return s, err

@@ -43,6 +43,8 @@ type exchange struct {
 	fromDispatch bool
 	fallback     bool
 	op           string // the metrics operation: chat or embeddings
+	// reqBody and respBody are kept only with server.log_bodies.
+	reqBody, respBody []byte
 }
 
 // chat serves POST /v1/chat/completions.
@@ -58,6 +60,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 	if apiErr != nil {
 		x.fail(w, apiErr)
 		return
+	}
+	if st.cfg.Server.LogBodies {
+		x.reqBody = append([]byte(nil), body...) // the buffer goes back to the pool
 	}
 	req, err := openai.ParseChat(body)
 	if err != nil {
@@ -88,6 +93,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 	if ans.stream == nil {
 		x.ttfb = time.Since(x.start)
 		x.usage(ans.body) // usage does not depend on the model name
+		if st.cfg.Server.LogBodies {
+			x.respBody = ans.body
+		}
 		out := openai.Splice(ans.body, asked)
 		ans.lease.Done(nil, x.promptTok+x.complTok)
 		s.price(w.Header(), x)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -193,6 +194,13 @@ func TestBudgetsAndUsage(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
+	var reported struct {
+		Usage struct {
+			PromptTokens     int64 `json:"prompt_tokens"`
+			CompletionTokens int64 `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	json.Unmarshal([]byte(body), &reported)
 	cost, _ := strconv.ParseFloat(h.Get("X-Genrouter-Cost"), 64)
 	if cost < 1 {
 		t.Fatalf("X-Genrouter-Cost %q: want the request to exhaust the $1 budget", h.Get("X-Genrouter-Cost"))
@@ -209,9 +217,13 @@ func TestBudgetsAndUsage(t *testing.T) {
 		t.Fatalf("rows %d %v", len(rows), err)
 	}
 	ok := rows[1]
-	if ok.Status != 200 || ok.PromptTokens == 0 || ok.Vendor != "oa" || ok.Credential != "k0" || ok.ModelServed != "gpt-4o-mini" ||
-		ok.Cost != cost {
+	if ok.Status != 200 || ok.Vendor != "oa" || ok.Credential != "k0" || ok.ModelServed != "gpt-4o-mini" || ok.Cost != cost {
 		t.Errorf("usage row %+v", ok)
+	}
+	// Tokens are the vendor's own count, and cost is tokens × price.
+	if ok.PromptTokens != reported.Usage.PromptTokens || ok.CompletionTokens != reported.Usage.CompletionTokens ||
+		ok.PromptTokens == 0 || math.Abs(cost-float64(ok.PromptTokens+ok.CompletionTokens)*0.1) > 1e-9 {
+		t.Errorf("row tokens %d/%d cost %v; the vendor reported %+v", ok.PromptTokens, ok.CompletionTokens, cost, reported.Usage)
 	}
 	root := strings.TrimSuffix(g.URL, "/v1")
 	_, _, tot := call(t, "GET", root+"/admin/usage?group_by=key", master, "")

@@ -4,7 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/genrouter/genrouter/internal/config"
 
 	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/stats"
@@ -59,6 +62,10 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 	if c := x.caller; c != nil && c.key != nil {
 		attrs = append(attrs, slog.String("key_id", c.key.ID))
 	}
+	if x.reqBody != nil || x.respBody != nil {
+		mask := s.masker(r)
+		attrs = append(attrs, slog.String("request_body", mask(x.reqBody)), slog.String("response_body", mask(x.respBody)))
+	}
 	if x.errCode != "" {
 		attrs = append(attrs, slog.String("error", x.errCode))
 	}
@@ -87,5 +94,36 @@ func (s *Server) observe(x *exchange) {
 	s.stats.Add(stats.Entry{Request: q, Time: x.start, ID: x.id, ModelAsked: x.asked})
 	if x.caller != nil && x.caller.span != nil {
 		tracing.EndRequest(x.caller.span, q, x.asked)
+	}
+}
+
+// masker hides every configured credential and the caller's own key in a
+// logged body (bodies can echo keys: a user pasting one into a prompt).
+// Long bodies are cut.
+func (s *Server) masker(r *http.Request) func([]byte) string {
+	var secrets []string
+	for _, v := range s.state.Load().cfg.Vendors {
+		for _, c := range v.Credentials {
+			if len(c.Key) >= 8 {
+				secrets = append(secrets, c.Key)
+			}
+		}
+	}
+	if k := apiKey(r); len(k) >= 8 {
+		secrets = append(secrets, k)
+	}
+	if len(s.opts.MasterKey) >= 8 {
+		secrets = append(secrets, s.opts.MasterKey)
+	}
+	return func(b []byte) string {
+		const limit = 64 << 10
+		out := string(b)
+		if len(out) > limit {
+			out = out[:limit] + "…[truncated]"
+		}
+		for _, k := range secrets {
+			out = strings.ReplaceAll(out, k, config.Mask(k))
+		}
+		return out
 	}
 }

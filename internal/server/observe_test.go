@@ -176,3 +176,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", shot)
 }
+
+// With log_bodies the line carries the bodies, with credentials masked.
+func TestLogBodies(t *testing.T) {
+	up := fake.Start(t, fake.OpenAI, fake.Options{})
+	cfg := configOf(config.UnknownModelsPool, vendorOf("oa", config.TypeOpenAI, up.URL(), []string{"sk-body-secret-9999"}, "gpt-4o-mini"))
+	cfg.Server.LogBodies = true
+	g := startGateway(t, cfg)
+	post(t, g.URL+"/chat/completions", `{"model":"m","messages":[{"role":"user","content":"my key is sk-body-secret-9999, remember it"}]}`)
+	logs := g.logs.String()
+	if !strings.Contains(logs, `remember it`) || !strings.Contains(logs, `response_body`) {
+		t.Errorf("bodies not logged: %s", logs)
+	}
+	if strings.Contains(logs, "sk-body-secret-9999") {
+		t.Error("a credential inside a body reached the log unmasked")
+	}
+}
