@@ -129,3 +129,52 @@ func BenchmarkSoak(b *testing.B) {
 	b.ReportMetric(float64(after.HeapInuse)/(1<<20), "heap_end_MiB")
 	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines_end")
 }
+
+// BenchmarkOverload sends many slow requests at once against a small
+// max_in_flight and reports how many were shed and how far the heap grew:
+// beyond the limit requests cost an immediate 503, not memory.
+//
+//	go test ./internal/server -run '^$' -bench Overload -benchtime 1x
+func BenchmarkOverload(b *testing.B) {
+	const clients, limit = 3000, 100
+	up := fake.Start(b, fake.OpenAI, fake.Options{})
+	up.SetFault(func(*fake.Recorded) *fake.Fault { return &fake.Fault{Delay: 2 * time.Second} })
+	cfg := configOf(config.UnknownModelsPool, vendorOf("v", config.TypeOpenAI, up.URL(), []string{"k"}, "m"))
+	cfg.Server.MaxInFlight = limit
+	g := startGateway(b, cfg)
+	var before, peak runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	var ok, shed atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Post(g.URL+"/chat/completions", "application/json", strings.NewReader(hi))
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case 200:
+				ok.Add(1)
+			case 503:
+				shed.Add(1)
+			}
+		}()
+	}
+	time.Sleep(time.Second) // everything is in flight or shed by now
+	runtime.ReadMemStats(&peak)
+	wg.Wait()
+	b.StopTimer()
+	client.CloseIdleConnections()
+	b.ReportMetric(float64(ok.Load()), "served")
+	b.ReportMetric(float64(shed.Load()), "shed")
+	// The clients and the fake vendor share this process: the heap growth
+	// is an upper bound for the gateway, not its own figure.
+	b.ReportMetric(float64(peak.HeapInuse-before.HeapInuse)/(1<<20), "heap_growth_with_clients_MiB")
+}
