@@ -49,14 +49,10 @@ type exchange struct {
 
 // chat serves POST /v1/chat/completions.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
-	st := s.state.Load()
-	x := &exchange{id: requestID(r), start: time.Now(), op: metrics.OpChat, caller: c}
-	w.Header().Set("X-Request-Id", x.id)
+	st, x := s.begin(w, r, c, metrics.OpChat)
 	defer s.logExchange(r, x)
-
-	buf := s.getBuffer()
+	buf, body, apiErr := s.readRequest(w, r, st)
 	defer s.putBuffer(buf)
-	body, apiErr := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes)
 	if apiErr != nil {
 		x.fail(w, apiErr)
 		return
@@ -219,6 +215,22 @@ func setServedBy(w http.ResponseWriter, c *route.Combination) {
 	h := w.Header()
 	v := c.Headers()
 	h["X-Genrouter-Vendor"], h["X-Genrouter-Model"], h["X-Genrouter-Credential"] = v[0:1:1], v[1:2:2], v[2:3:3]
+}
+
+// begin starts a request's record: its id, echoed in X-Request-Id, and
+// the state (config, pool) it runs on from start to end.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, c *caller, op string) (*state, *exchange) {
+	x := &exchange{id: requestID(r), start: time.Now(), op: op, caller: c}
+	w.Header().Set("X-Request-Id", x.id)
+	return s.state.Load(), x
+}
+
+// readRequest reads the body into a pooled buffer, which the caller hands
+// back with putBuffer once the body is no longer used.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, st *state) (*bytes.Buffer, []byte, *openai.Error) {
+	buf := s.getBuffer()
+	body, e := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes)
+	return buf, body, e
 }
 
 // readBody reads the request body into buf, enforcing the size limit.

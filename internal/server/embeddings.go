@@ -14,14 +14,10 @@ import (
 // embeddings serves POST /v1/embeddings, routed like chat among the
 // embedding models.
 func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
-	st := s.state.Load()
-	x := &exchange{id: requestID(r), start: time.Now(), op: metrics.OpEmbeddings, caller: c}
-	w.Header().Set("X-Request-Id", x.id)
+	st, x := s.begin(w, r, c, metrics.OpEmbeddings)
 	defer s.logExchange(r, x)
-
-	buf := s.getBuffer()
+	buf, body, apiErr := s.readRequest(w, r, st)
 	defer s.putBuffer(buf)
-	body, apiErr := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes)
 	if apiErr != nil {
 		x.fail(w, apiErr)
 		return

@@ -35,14 +35,10 @@ type describeAnswer struct {
 // that is routed, fetched, retried and logged like any other, and the
 // answer is {"text","model","usage"}.
 func (s *Server) imagesText(w http.ResponseWriter, r *http.Request, c *caller) {
-	st := s.state.Load()
-	x := &exchange{id: requestID(r), start: time.Now(), op: metrics.OpChat, caller: c}
-	w.Header().Set("X-Request-Id", x.id)
+	st, x := s.begin(w, r, c, metrics.OpChat)
 	defer s.logExchange(r, x)
-
-	buf := s.getBuffer()
+	buf, body, apiErr := s.readRequest(w, r, st)
 	defer s.putBuffer(buf)
-	body, apiErr := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes)
 	if apiErr != nil {
 		x.fail(w, apiErr)
 		return

@@ -24,15 +24,11 @@ import (
 // Anthropic SDKs' x-api-key and anthropic-version headers are accepted and
 // not required.
 func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
-	st := s.state.Load()
-	x := &exchange{id: requestID(r), start: time.Now(), op: metrics.OpChat, caller: c}
-	w.Header().Set("X-Request-Id", x.id)
+	st, x := s.begin(w, r, c, metrics.OpChat)
 	w.Header().Set("Request-Id", x.id) // what Anthropic's SDKs read
 	defer s.logExchange(r, x)
-
-	buf := s.getBuffer()
+	buf, body, apiErr := s.readRequest(w, r, st)
 	defer s.putBuffer(buf)
-	body, apiErr := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes)
 	if apiErr != nil {
 		x.failAnthropic(w, apiErr)
 		return
