@@ -160,29 +160,40 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 		x.upstream += time.Since(waited)
 		idle.Reset(ans.idle)
 	}
-	switch {
-	case err == io.EOF:
+	if err == io.EOF {
 		w.Write([]byte("data: [DONE]\n\n"))
 		rc.Flush()
 		return nil
-	case ctx.Err() != nil && !errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout):
-		if errors.Is(context.Cause(ctx), route.ErrTotalTimeout) {
-			err = errorf(http.StatusGatewayTimeout, "request_timeout", "", "the stream did not complete within the gateway's total timeout")
-			break
-		}
-		x.clientGone = true
-		return nil
-	case errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout):
-		err = errorf(http.StatusGatewayTimeout, "stream_idle_timeout", "", "the vendor's stream went silent for longer than %s", ans.idle)
 	}
 	// The stream broke after it started: say so in-band, as OpenAI does,
 	// and do not pretend it finished with [DONE].
+	e := x.streamBroke(ctx, ans, err)
+	if e == nil {
+		return nil
+	}
+	w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
+	rc.Flush()
+	return e
+}
+
+// streamBroke judges a stream that ended with err before its end: nil when
+// the client left (nothing to tell it), else the error to send in-band —
+// the total timeout, the idle timeout, or the vendor's failure.
+func (x *exchange) streamBroke(ctx context.Context, ans *answer, err error) *openai.Error {
+	idle := errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout)
+	switch {
+	case idle:
+		err = errorf(http.StatusGatewayTimeout, "stream_idle_timeout", "", "the vendor's stream went silent for longer than %s", ans.idle)
+	case errors.Is(context.Cause(ctx), route.ErrTotalTimeout):
+		err = errorf(http.StatusGatewayTimeout, "request_timeout", "", "the stream did not complete within the gateway's total timeout")
+	case ctx.Err() != nil:
+		x.clientGone = true
+		return nil
+	}
 	e := asAPIError(err)
 	x.errCode = code(e)
 	x.fromDispatch = true
-	w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
-	rc.Flush()
-	return err
+	return e
 }
 
 func (x *exchange) fail(w http.ResponseWriter, e *openai.Error) {

@@ -147,24 +147,16 @@ func (s *Server) relayMessages(ctx context.Context, w http.ResponseWriter, ans *
 		d, err = st.Next()
 		idle.Reset(ans.idle)
 	}
-	switch {
-	case err == io.EOF:
+	if err == io.EOF {
 		send(tr.Finish())
 		return nil
-	case ctx.Err() != nil && !errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout):
-		if errors.Is(context.Cause(ctx), route.ErrTotalTimeout) {
-			err = errorf(http.StatusGatewayTimeout, "request_timeout", "", "the stream did not complete within the gateway's total timeout")
-			break
-		}
-		x.clientGone = true
-		return nil
-	case errors.Is(context.Cause(ans.lease.Context()), route.ErrStreamIdleTimeout):
-		err = errorf(http.StatusGatewayTimeout, "stream_idle_timeout", "", "the vendor's stream went silent for longer than %s", ans.idle)
 	}
-	e := asAPIError(err)
-	x.errCode = code(e)
+	e := x.streamBroke(ctx, ans, err)
+	if e == nil {
+		return nil
+	}
 	send([]anthropic.Event{anthropic.ErrorEvent(e)})
-	return err
+	return e
 }
 
 // failAnthropic answers with e in Anthropic's error shape, keeping its
