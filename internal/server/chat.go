@@ -209,9 +209,15 @@ func code(e *openai.Error) string {
 	return e.Type
 }
 
-// usage reads token counts from a response or a usage chunk.
+// usage reads token counts from a response or a usage chunk. OpenAI puts
+// usage last, so the search starts from the end instead of scanning the
+// whole completion; a raw `"usage":` can only be a key (inside strings the
+// quotes are escaped).
 func (x *exchange) usage(b []byte) {
-	u := gjson.GetBytes(b, "usage")
+	var u gjson.Result
+	if i := bytes.LastIndex(b, []byte(`"usage":`)); i >= 0 {
+		u = gjson.ParseBytes(b[i+len(`"usage":`):])
+	}
 	if !u.IsObject() {
 		return
 	}
