@@ -53,7 +53,7 @@ func caps(m config.Model) string {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{m.Tools, "tools"}, {m.Images, "images"}, {m.Streaming, "streaming"}, {m.Video, "video"}} {
+	}{{m.Tools, "tools"}, {m.Images, "images"}, {m.Streaming, "streaming"}, {m.Video, "video"}, {m.Audio, "audio"}} {
 		if f.on {
 			c = append(c, f.name)
 		}

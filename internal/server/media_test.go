@@ -912,3 +912,13 @@ func TestMediaFailoverNoRefetch(t *testing.T) {
 		})
 	}
 }
+
+// A bad allow_hosts entry refuses the config instead of being skipped.
+func TestBadAllowHostsRefused(t *testing.T) {
+	cfg := configOf(config.UnknownModelsPool, config.Vendor{Name: "mock", Type: config.TypeMock,
+		Credentials: []config.Credential{{Name: "mock", Weight: 1}}, Models: []config.Model{{Name: "m", Weight: 1}}})
+	cfg.Media.AllowHosts = []string{"10.0.0.0/33"}
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "allow_hosts") {
+		t.Fatalf("New = %v, want an allow_hosts error", err)
+	}
+}

@@ -187,6 +187,12 @@ func (s *Server) Load(cfg *config.Config) error {
 			return a, err
 		}
 	}
+	// Everything that can refuse the config runs before the pool, whose
+	// construction retires the circuits of credentials that went away.
+	proc, err := s.mediaFor(cfg.Media)
+	if err != nil {
+		return err
+	}
 	pool, err := route.NewPool(cfg, build, s.circuits)
 	if err != nil {
 		return err
@@ -195,7 +201,7 @@ func (s *Server) Load(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	proc := s.mediaFor(cfg.Media)
+
 	targets := map[string]media.Target{}
 	for _, v := range cfg.Vendors {
 		targets[v.Name] = mediaTarget(v)
