@@ -51,3 +51,19 @@ func TransportError(ctx context.Context, err error) error {
 	return openai.NewError(http.StatusBadGateway, openai.TypeServer, "upstream_unreachable",
 		"", "could not reach the vendor: "+err.Error())
 }
+
+// Probe sends a prepared health-check request and reports whether the
+// vendor accepted the key; a refusal comes back through asError, the
+// adapter's own error normaliser (which scrubs the key).
+func Probe(ctx context.Context, c *http.Client, req *http.Request, asError func(status int, h http.Header, body []byte) error) error {
+	resp, err := c.Do(req)
+	if err != nil {
+		return TransportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return asError(resp.StatusCode, resp.Header, b)
+	}
+	return nil
+}

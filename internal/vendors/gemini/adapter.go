@@ -173,16 +173,9 @@ func (a *Adapter) Probe(ctx context.Context, key string) error {
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("x-goog-api-key", key)
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return vendors.TransportError(ctx, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		return upstreamError(resp.StatusCode, resp.Header, b, key)
-	}
-	return nil
+	return vendors.Probe(ctx, a.client, req, func(status int, h http.Header, b []byte) error {
+		return upstreamError(status, h, b, key)
+	})
 }
 
 // CloseIdleConnections lets go of pooled connections (after a reload
