@@ -393,15 +393,34 @@ func folds(k string, names ...string) bool {
 	return false
 }
 
-// keys remembers the keys of one JSON object, to spot repeats.
-type keys struct{ seen []string }
+// keys remembers the keys of one JSON object, to spot repeats: a short
+// list for the usual handful, a map past that so a body with thousands of
+// keys costs linear time, not quadratic.
+type keys struct {
+	seen []string
+	m    map[string]struct{}
+}
 
 func (k *keys) first(key string) bool {
+	if k.m != nil {
+		if _, dup := k.m[key]; dup {
+			return false
+		}
+		k.m[key] = struct{}{}
+		return true
+	}
 	for _, s := range k.seen {
 		if s == key {
 			return false
 		}
 	}
 	k.seen = append(k.seen, key)
+	if len(k.seen) > 16 {
+		k.m = make(map[string]struct{}, 2*len(k.seen))
+		for _, s := range k.seen {
+			k.m[s] = struct{}{}
+		}
+		k.seen = nil
+	}
 	return true
 }

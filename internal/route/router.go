@@ -206,7 +206,9 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 	models := append([]string{asked}, fallbacks...) // only on failure
 	if lastErr != nil {
 		if lastErr.RetryAfter == "" {
-			if wait, _ := earliestAll(r, q, models, tried); wait > 0 {
+			// Every candidate counts here, tried ones too: a credential
+			// that just said 429 is exactly the one coming back soonest.
+			if wait, _ := earliestAll(r, q, models, nil); wait > 0 {
 				lastErr.RetryAfter = seconds(wait)
 			}
 		}

@@ -71,7 +71,9 @@ func (s *Server) access(h callerHandler, writeErr func(http.ResponseWriter, *ope
 		}
 		c.span = span
 		subject, lim := s.limitsFor(c)
-		if subject != "" && !lim.Unlimited() && s.limiter != nil {
+		// Only work is limited: listing models takes no ticket (it would
+		// have no end of request to give it back at).
+		if r.Method == http.MethodPost && subject != "" && !lim.Unlimited() && s.limiter != nil {
 			est := r.ContentLength/4 + 256
 			if est < 256 {
 				est = 256

@@ -108,6 +108,11 @@ func (s *Server) masker(r *http.Request) func([]byte) string {
 				secrets = append(secrets, c.Key)
 			}
 		}
+		for _, h := range v.Headers {
+			if len(h) >= 8 {
+				secrets = append(secrets, h)
+			}
+		}
 	}
 	if k := apiKey(r); len(k) >= 8 {
 		secrets = append(secrets, k)
@@ -118,11 +123,11 @@ func (s *Server) masker(r *http.Request) func([]byte) string {
 	return func(b []byte) string {
 		const limit = 64 << 10
 		out := string(b)
+		for _, k := range secrets { // before cutting: a cut must not split a key
+			out = strings.ReplaceAll(out, k, config.Mask(k))
+		}
 		if len(out) > limit {
 			out = out[:limit] + "…[truncated]"
-		}
-		for _, k := range secrets {
-			out = strings.ReplaceAll(out, k, config.Mask(k))
 		}
 		return out
 	}

@@ -88,6 +88,7 @@ type Server struct {
 	adapters map[string]vendors.Adapter
 	probes   context.CancelFunc
 	stopSync context.CancelFunc
+	syncing  sync.WaitGroup // the cooldown sync; apart from probes, which reloads restart
 	probing  sync.WaitGroup
 }
 
@@ -133,7 +134,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 	if o.Cooldowns != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopSync = cancel
-		s.probing.Add(1)
+		s.syncing.Add(1)
 		go s.syncCooldowns(ctx)
 	}
 	return s, nil
@@ -141,7 +142,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 
 // syncCooldowns applies the cooldowns other replicas decided, every second.
 func (s *Server) syncCooldowns(ctx context.Context) {
-	defer s.probing.Done()
+	defer s.syncing.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -252,6 +253,7 @@ func (s *Server) Close() {
 		s.stopSync = nil
 	}
 	s.probing.Wait()
+	s.syncing.Wait()
 }
 
 func fingerprint(v config.Vendor, connect time.Duration) string {
@@ -380,9 +382,12 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
-				if !rw.wrote {
-					writeError(w, errorf(http.StatusInternalServerError, "internal_error", "", "internal error"))
+				if rw.wrote {
+					// Mid-answer: cut the connection so the client sees a
+					// broken response, never a clean end of a cut stream.
+					panic(http.ErrAbortHandler)
 				}
+				writeError(w, errorf(http.StatusInternalServerError, "internal_error", "", "internal error"))
 			}
 		}()
 		next.ServeHTTP(rw, r)
