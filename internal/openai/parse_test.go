@@ -2,7 +2,9 @@ package openai
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -52,5 +54,20 @@ func BenchmarkParseChat(b *testing.B) {
 		if _, err := ParseChat(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Hundreds of thousands of keys parse (in well under a second): with the
+// quadratic duplicate check this took hours and let one request hold a
+// core; a regression shows as this test hanging.
+func TestParseChatManyKeys(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"model":"m","messages":[{"role":"user","content":"hi"}]`)
+	for i := 0; i < 200000; i++ {
+		fmt.Fprintf(&b, `,"k%d":0`, i)
+	}
+	b.WriteString("}")
+	if _, err := ParseChat([]byte(b.String())); err != nil {
+		t.Fatal(err)
 	}
 }

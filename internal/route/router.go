@@ -71,8 +71,11 @@ func NewRouter(p *Pool, cfg config.Routing, health ...*Health) (*Router, error) 
 func (r *Router) Config() *config.Routing { return &r.cfg }
 
 // CallFunc sends one attempt. It returns nil once the answer has started
-// (a whole body, or a stream's first event), so failover ends there.
-type CallFunc func(ctx context.Context, c *Combination) error
+// (a whole body, or a stream's first event), so failover ends there. It
+// calls arm just before contacting the vendor: the first-byte timeout runs
+// from then, so preparing the request (downloading an image) is not
+// counted against the vendor.
+type CallFunc func(ctx context.Context, c *Combination, arm func()) error
 
 // Lease is a successful attempt whose answer is still being delivered. Its
 // Done must be called when delivery ends.
@@ -86,6 +89,10 @@ type Lease struct {
 	r      *Router
 	est    int64
 	done   bool
+	limits *localLimits // the one that counted this request
+	// ClientIdle says the stream idle timeout was lowered by the client:
+	// if it fires, the vendor is not to blame.
+	ClientIdle bool
 }
 
 // Context is the attempt's context: cancel it (Cancel) to stop the
@@ -107,8 +114,9 @@ func (l *Lease) Done(err error, tokens int64) {
 	c := l.Combo
 	c.cred.inFlight.Add(-1)
 	c.combo.inFlight.Add(-1)
-	c.cred.limits.Load().done(now, l.est, tokens)
-	if err != nil && l.ctx.Err() == nil || errors.Is(context.Cause(l.ctx), ErrStreamIdleTimeout) {
+	l.limits.done(now, l.est, tokens)
+	idle := errors.Is(context.Cause(l.ctx), ErrStreamIdleTimeout)
+	if err != nil && l.ctx.Err() == nil || idle && !l.ClientIdle {
 		c.combo.failure(&l.r.cfg.Circuit, now, classOf(err))
 	}
 	l.cancel(context.Canceled)
@@ -167,15 +175,20 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			tried = append(tried, c)
 			last = c
 			actx, cancel := context.WithCancelCause(ctx)
-			timer := time.AfterFunc(firstByte, func() { cancel(ErrFirstByteTimeout) })
+			timer := time.AfterFunc(time.Hour, func() { cancel(ErrFirstByteTimeout) })
+			timer.Stop() // armed by the call, once it has prepared the request
 			start := time.Now()
-			err := call(actx, c)
+			arm := func() {
+				start = time.Now()
+				timer.Reset(firstByte)
+			}
+			err := r.safeCall(call, actx, c, sl, est, arm)
 			timer.Stop()
 			if err == nil {
 				c.cred.success(&r.cfg.Circuit, time.Now())
 				c.combo.success(&r.cfg.Circuit, time.Now())
 				c.combo.observeTTFB(time.Since(start))
-				l := &Lease{Combo: c, Attempts: attempts, ctx: actx, cancel: cancel, r: r, est: est}
+				l := &Lease{Combo: c, Attempts: attempts, ctx: actx, cancel: cancel, r: r, est: est, limits: sl.limits}
 				if mi > 0 {
 					l.Fallback = model
 				}
@@ -195,7 +208,10 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 				r.release(c, sl, est) // the client left: that says nothing about the vendor
 				return nil, attempts, r.ctxError(ctx)
 			}
-			apiErr := r.judge(c, err, cause)
+			// A first-byte timeout the client lowered below the configured
+			// one says nothing about the vendor's health.
+			lowered := firstByte < r.cfg.Timeouts.FirstByte && errors.Is(cause, ErrFirstByteTimeout)
+			apiErr := r.judge(c, err, cause, lowered)
 			r.release(c, sl, est)
 			lastErr = apiErr
 			if !retryable(apiErr.Status) && !isAuth(apiErr.Status) {
@@ -232,7 +248,7 @@ func (t triedSet) has(c *Combination) bool {
 
 // judge records a failed attempt on the circuits and returns the error to
 // remember.
-func (r *Router) judge(c *Combination, err, cause error) *openai.Error {
+func (r *Router) judge(c *Combination, err, cause error, noCharge bool) *openai.Error {
 	now := time.Now()
 	cfg := &r.cfg.Circuit
 	var e *openai.Error
@@ -246,6 +262,7 @@ func (r *Router) judge(c *Combination, err, cause error) *openai.Error {
 	}
 	class := classOf(e)
 	switch {
+	case noCharge:
 	case e.Status == http.StatusTooManyRequests:
 		d := parseRetryAfter(e.RetryAfter)
 		if d <= 0 {
@@ -302,8 +319,27 @@ func (r *Router) pick(sel Selector, avail []*Combination, now time.Time, est int
 	return nil, slot{}
 }
 
-// slot says which half-open trials an attempt holds.
-type slot struct{ cred, combo bool }
+// slot says which half-open trials an attempt holds, and which local
+// limits object counted it (a reload may swap the credential's).
+type slot struct {
+	cred, combo bool
+	limits      *localLimits
+}
+
+// safeCall runs call; if it panics (a bug on a vendor's odd input), the
+// attempt's slots are handed back before the panic goes on, so no counter
+// or trial slot stays taken for good.
+func (r *Router) safeCall(call CallFunc, ctx context.Context, c *Combination, sl slot, est int64, arm func()) (err error) {
+	ok := false
+	defer func() {
+		if !ok {
+			r.release(c, sl, est)
+		}
+	}()
+	err = call(ctx, c, arm)
+	ok = true
+	return err
+}
 
 func (r *Router) claim(c *Combination, now time.Time, est int64) (slot, bool) {
 	n := now.UnixNano()
@@ -316,7 +352,8 @@ func (r *Router) claim(c *Combination, now time.Time, est int64) (slot, bool) {
 		c.cred.release(sl.cred)
 		return slot{}, false
 	}
-	if !c.cred.limits.Load().take(now, est) {
+	sl.limits = c.cred.limits.Load()
+	if !sl.limits.take(now, est) {
 		c.cred.release(sl.cred)
 		c.combo.release(sl.combo)
 		return slot{}, false
@@ -332,7 +369,7 @@ func (r *Router) claim(c *Combination, now time.Time, est int64) (slot, bool) {
 func (r *Router) release(c *Combination, sl slot, est int64) {
 	c.cred.inFlight.Add(-1)
 	c.combo.inFlight.Add(-1)
-	c.cred.limits.Load().done(time.Now(), est, 0)
+	sl.limits.done(time.Now(), est, 0)
 	c.cred.release(sl.cred)
 	c.combo.release(sl.combo)
 }

@@ -73,7 +73,7 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 	var prepared map[media.Target][]byte // one media pass per kind of vendor
 	var send func(actx context.Context, c *route.Combination, vc *vendors.Call) error
 	attempt := 0
-	call := func(actx context.Context, c *route.Combination) error {
+	call := func(actx context.Context, c *route.Combination, arm func()) error {
 		body := j.body
 		if j.media {
 			t := st.targets[c.Vendor.Name]
@@ -103,6 +103,7 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 			vc.Header = http.Header{}
 			tracing.Inject(actx, vc.Header) // W3C traceparent continues upstream
 		}
+		arm()
 		start := time.Now()
 		err := send(actx, c, vc)
 		x.upstream += time.Since(start)
@@ -149,6 +150,7 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 		return nil, err
 	}
 	ans.lease = lease
+	lease.ClientIdle = t.StreamIdle < st.cfg.Routing.Timeouts.StreamIdle
 	x.combo = lease.Combo
 	x.fallback = lease.Fallback != ""
 	st.router.ObserveHeaders(lease.Combo, ans.header) // after Do recorded the success

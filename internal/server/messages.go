@@ -80,6 +80,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 			return
 		}
 		ans.lease.Done(nil, x.promptTok+x.complTok)
+		s.price(w.Header(), x)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		w.WriteHeader(http.StatusOK)
@@ -87,7 +88,9 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 		w.Write(out)
 		return
 	}
+	w.Header().Set("Trailer", "X-Genrouter-Cost") // known once usage has arrived
 	err = s.relayMessages(ctx, w, ans, anthropic.NewStream(in.Model, in.StopSequences), x)
+	s.price(w.Header(), x)
 	ans.lease.Done(err, x.promptTok+x.complTok)
 }
 

@@ -479,3 +479,33 @@ func TestMaxInFlight(t *testing.T) {
 		t.Errorf("pprof from loopback: %d", code)
 	}
 }
+
+// Regressions from review: a client that lowers its own timeouts cannot
+// take keys out of rotation for everyone, and listing models holds no
+// limiter slot.
+func TestClientTimeoutsDoNotChargeCircuits(t *testing.T) {
+	up := fake.Start(t, fake.OpenAI, fake.Options{})
+	up.SetFault(func(*fake.Recorded) *fake.Fault { return &fake.Fault{Delay: 100 * time.Millisecond} })
+	cfg := configOf(config.UnknownModelsPool, vendorOf("v", config.TypeOpenAI, up.URL(), []string{"a", "b"}, "m"))
+	cfg.Routing.Circuit.Failures = 1
+	cfg.Fleet.IPLimits = config.IPLimits{MaxParallel: 1}
+	g := startGateway(t, cfg)
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest("POST", g.URL+"/chat/completions", strings.NewReader(hi))
+		req.Header.Set("X-Genrouter-First-Byte-Timeout", "1ms")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 504 {
+			t.Fatalf("lowered timeout: %d", resp.StatusCode)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		do(t, "GET", g.URL+"/models", "")
+	}
+	if code, _, body := post(t, g.URL+"/chat/completions", hi); code != 200 {
+		t.Errorf("a normal request after clients' short timeouts and model listings: %d %s", code, body)
+	}
+}

@@ -70,8 +70,15 @@ func (s *geminiStream) normalise(d []byte) (out []byte, ok bool) {
 	}
 	var choices []map[string]json.RawMessage
 	json.Unmarshal(m["choices"], &choices)
+	kept := choices[:0]
 	for _, c := range choices {
-		s.fixChoice(c)
+		if c != nil { // a null choice says nothing; writing into it would panic
+			s.fixChoice(c)
+			kept = append(kept, c)
+		}
+	}
+	if choices != nil {
+		choices = kept
 	}
 	if choices != nil {
 		m["choices"], _ = json.Marshal(choices)
@@ -124,6 +131,13 @@ func (s *geminiStream) fixChoice(c map[string]json.RawMessage) {
 		}
 		var calls []map[string]json.RawMessage
 		if json.Unmarshal(delta["tool_calls"], &calls) == nil && len(calls) > 0 {
+			kept := calls[:0]
+			for _, tc := range calls {
+				if tc != nil {
+					kept = append(kept, tc)
+				}
+			}
+			calls = kept
 			for _, tc := range calls {
 				if _, ok := tc["index"]; !ok {
 					tc["index"] = json.RawMessage(strconv.Itoa(st.tools))

@@ -159,3 +159,18 @@ func TestFloatsToBase64(t *testing.T) {
 		t.Fatalf("got %s", out)
 	}
 }
+
+// Null choices or tool calls in a chunk are dropped, not a panic.
+func TestGeminiStreamNullEntries(t *testing.T) {
+	out := drain(t, newGeminiStream(&sliceStream{[]string{
+		`{"choices":[null],"id":"x","model":"g","object":"chat.completion.chunk"}`,
+		`{"choices":[{"delta":{"tool_calls":[null,{"function":{"name":"f","arguments":"{}"},"id":"c1"}]},"index":0}],"id":"x","model":"g"}`,
+	}}, false))
+	if len(out) != 2 {
+		t.Fatalf("%d chunks", len(out))
+	}
+	calls := out[1]["choices"].([]any)[0].(map[string]any)["delta"].(map[string]any)["tool_calls"].([]any)
+	if len(calls) != 1 || calls[0].(map[string]any)["index"] != float64(0) {
+		t.Errorf("tool calls %v", calls)
+	}
+}
