@@ -19,7 +19,8 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 				writeError(w, errorf(http.StatusUnauthorized, "invalid_api_key", "", "admin endpoints need the admin key"))
 				return
 			}
-		} else if !loopback(r.RemoteAddr) {
+		} else if !loopback(r.RemoteAddr) || r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
+			// A proxy on this machine makes every client look local.
 			writeError(w, errorf(http.StatusForbidden, "admin_forbidden", "",
 				"admin endpoints are only reachable from this machine unless GENROUTER_MASTER_KEY is set"))
 			return

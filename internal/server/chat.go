@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -256,13 +257,27 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit i
 		return nil, tooLarge(limit)
 	}
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// Trust a declared length only so far: a client that announces
+		// 32 MiB and trickles must not reserve it up front.
+		buf.Grow(int(min(r.ContentLength, 1<<20)))
 	}
+	// A body that trickles in holds a slot (max_in_flight) and memory:
+	// it gets a deadline of its own (the server has only a header timeout,
+	// since streams may run long).
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	// Cleared at once: the connection's background read watches for the
+	// client leaving during a long stream, and must not time out.
+	rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(limit)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, errorf(http.StatusRequestTimeout, "body_read_timeout", "", "the request body did not arrive within %s", bodyReadTimeout)
 		}
 		return nil, errorf(http.StatusBadRequest, "body_read_failed", "", "could not read the request body")
 	}
@@ -271,6 +286,9 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit i
 	}
 	return buf.Bytes(), nil
 }
+
+// bodyReadTimeout bounds reading a request body.
+const bodyReadTimeout = 60 * time.Second
 
 func tooLarge(limit int64) *openai.Error {
 	return errorf(http.StatusRequestEntityTooLarge, "request_too_large", "",

@@ -276,8 +276,9 @@ func (s *stream) Next() ([]byte, error) {
 
 func (s *stream) Close() error { return s.body.Close() }
 
-// Pending implements vendors.Pender.
-func (s *stream) Pending() bool { return s.r.Pending() }
+// Pending implements vendors.Pender. Azure's stream drops some events, so
+// a buffered one may never reach the client: flush every time there.
+func (s *stream) Pending() bool { return !s.skipEmpty && s.r.Pending() }
 
 // isErrorPayload spots {"error":...} and Gemini's [{"error":...}] without
 // parsing every chunk: chunks begin with "id" or "choices", errors with "error".

@@ -34,14 +34,9 @@ func newGeminiStream(src vendors.Stream, includeUsage bool) *geminiStream {
 
 func (s *geminiStream) Close() error { return s.src.Close() }
 
-// Pending implements vendors.Pender.
-func (s *geminiStream) Pending() bool {
-	if s.queued != nil {
-		return true
-	}
-	p, ok := s.src.(vendors.Pender)
-	return ok && p.Pending()
-}
+// Pending implements vendors.Pender: only a queued usage chunk is certain
+// to come next; a buffered upstream event may be one that is dropped.
+func (s *geminiStream) Pending() bool { return s.queued != nil }
 
 func (s *geminiStream) Next() ([]byte, error) {
 	if s.queued != nil {

@@ -6,6 +6,7 @@ package sse
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 )
 
@@ -32,16 +33,22 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{br: bufio.NewReaderSize(r, 4<<10)}
 }
 
-// Pending reports whether a whole further event is already buffered, so
-// the relay can write it before flushing (one flush for a burst, not one
-// per event, with no added latency).
+// Pending reports whether a whole further data event is already
+// buffered, so the relay can write it before flushing (one flush for a
+// burst, not one per event, with no added latency). Comments and other
+// fields do not count: the event after them may be a long way off.
 func (r *Reader) Pending() bool {
 	n := r.br.Buffered()
 	if n == 0 {
 		return false
 	}
 	b, _ := r.br.Peek(n)
-	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
+	i := bytes.Index(b, []byte("data:"))
+	if i < 0 || (i > 0 && b[i-1] != '\n') {
+		return false
+	}
+	rest := b[i:]
+	return bytes.Contains(rest, []byte("\n\n")) || bytes.Contains(rest, []byte("\r\n\r\n"))
 }
 
 // Next returns the next event, and io.EOF once the input is used up. A last
@@ -86,6 +93,9 @@ func (r *Reader) Next() (*Event, error) {
 			}
 			r.data = append(r.data, value...)
 			hasData = true
+			if len(r.data) > MaxEvent {
+				return nil, ErrTooLong
+			}
 		case "event":
 			r.name = append(r.name[:0], value...)
 		}
@@ -97,6 +107,13 @@ func (r *Reader) dispatch() *Event {
 	return &r.ev
 }
 
+// MaxEvent bounds one line and one event: a vendor sending more without
+// an end is broken (or hostile), and must not grow memory without limit.
+const MaxEvent = 16 << 20
+
+// ErrTooLong reports a line or event over MaxEvent.
+var ErrTooLong = errors.New("sse: event too long")
+
 // readLine returns one line without its terminator. The slice is valid until
 // the next call.
 func (r *Reader) readLine() ([]byte, error) {
@@ -104,6 +121,9 @@ func (r *Reader) readLine() ([]byte, error) {
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		r.line = append(r.line, chunk...)
+		if len(r.line) > MaxEvent {
+			return nil, ErrTooLong
+		}
 		if err == bufio.ErrBufferFull {
 			continue
 		}

@@ -91,3 +91,31 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// A line without end is cut off at MaxEvent, not read into memory forever.
+func TestReaderTooLong(t *testing.T) {
+	r := NewReader(io.MultiReader(strings.NewReader("data: "), strings.NewReader(strings.Repeat("x", MaxEvent+10))))
+	if _, err := r.Next(); !errors.Is(err, ErrTooLong) {
+		t.Fatalf("err = %v, want ErrTooLong", err)
+	}
+}
+
+// Pending counts only a whole buffered data event, not a comment.
+func TestPending(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"data: a\n\ndata: b\n\n", true},
+		{"data: a\n\n: keep-alive\n\n", false},
+		{"data: a\n\ndata: b", false},
+	} {
+		r := NewReader(strings.NewReader(tc.in))
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Pending(); got != tc.want {
+			t.Errorf("%q: Pending = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
