@@ -2,6 +2,7 @@ package openai
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -37,52 +38,87 @@ func fastChat(body []byte, r *ChatRequest) bool {
 	if !root.IsObject() {
 		return false
 	}
-	ok := true
-	var seen1 keys
-	root.ForEach(func(k, v gjson.Result) bool {
-		if !seen1.first(k.Str) {
-			ok = false // a repeated key: encoding/json merges, so let it decide
-			return false
-		}
-		switch k.Str {
+	return fields(root, chatFields, func(k string, v gjson.Result) bool {
+		switch k {
 		case "model":
-			ok = str(v, &r.Model)
+			return str(v, &r.Model)
 		case "messages":
-			ok = messages(v, r)
+			return messages(v, r)
 		case "stream":
-			ok = boolean(v, &r.Stream)
+			return boolean(v, &r.Stream)
 		case "stream_options":
 			switch {
 			case v.Type == gjson.Null:
 				r.StreamOptions = nil
+				return true
 			case v.IsObject():
 				r.StreamOptions = &StreamOptions{}
-				var seen2 keys
-				v.ForEach(func(k, v gjson.Result) bool {
-					if !seen2.first(k.Str) {
-						ok = false // a repeated key: encoding/json merges, so let it decide
-						return false
-					}
-					if k.Str == "include_usage" {
-						ok = boolean(v, &r.StreamOptions.IncludeUsage)
-					} else {
-						ok = !folds(k.Str, "include_usage")
-					}
-					return ok
+				return fields(v, streamOptionFields, func(_ string, v gjson.Result) bool {
+					return boolean(v, &r.StreamOptions.IncludeUsage)
 				})
-			default:
-				ok = false
 			}
+			return false
 		case "tools":
-			ok = tools(v, r)
+			return tools(v, r)
 		case "tool_choice":
 			r.ToolChoice = json.RawMessage(v.Raw) // null included, as encoding/json keeps it
+			return true
 		case "max_tokens":
-			ok = optInt(v, &r.MaxTokens)
+			return optInt(v, &r.MaxTokens)
 		case "n":
-			ok = optInt(v, &r.N)
+			return optInt(v, &r.N)
+		}
+		return true
+	})
+}
+
+// The fields read at each level; every other key is passed over.
+var (
+	chatFields         = []string{"model", "messages", "stream", "stream_options", "tools", "tool_choice", "max_tokens", "n"}
+	streamOptionFields = []string{"include_usage"}
+	messageFields      = []string{"role", "name", "tool_call_id", "content", "tool_calls"}
+	partFields         = []string{"type", "text", "image_url"}
+	imageURLFields     = []string{"url", "detail"}
+	toolCallFields     = []string{"index", "id", "type", "function"}
+	functionCallFields = []string{"name", "arguments"}
+	toolFields         = []string{"type", "function"}
+	functionDefFields  = []string{"name", "description", "parameters", "strict"}
+)
+
+// fields walks an object's members and calls set for each key in names.
+// It reports false, sending the request to encoding/json, on a repeated
+// key (encoding/json merges those), on a key that matches a name only
+// case-insensitively (encoding/json would take it), or when set does.
+func fields(v gjson.Result, names []string, set func(k string, v gjson.Result) bool) bool {
+	ok := true
+	var seen keys
+	v.ForEach(func(k, val gjson.Result) bool {
+		switch {
+		case !seen.first(k.Str):
+			ok = false
+		case slices.Contains(names, k.Str):
+			ok = set(k.Str, val)
 		default:
-			ok = !folds(k.Str, "model", "messages", "stream", "stream_options", "tools", "tool_choice", "max_tokens", "n")
+			ok = !folds(k.Str, names...)
+		}
+		return ok
+	})
+	return ok
+}
+
+// array walks an array, calling each for every element that is an object
+// and counting a null element as a zero value (as encoding/json does).
+// Anything else in the array is for encoding/json to refuse.
+func array(v gjson.Result, each func(elem gjson.Result, null bool) bool) bool {
+	ok := true
+	v.ForEach(func(_, e gjson.Result) bool {
+		switch {
+		case e.IsObject():
+			ok = each(e, false)
+		case e.Type == gjson.Null:
+			ok = each(e, true)
+		default:
+			ok = false
 		}
 		return ok
 	})
@@ -106,6 +142,19 @@ func boolean(v gjson.Result, dst *bool) bool {
 		*dst = v.Type == gjson.True
 		return true
 	case gjson.Null:
+		return true
+	}
+	return false
+}
+
+func optBool(v gjson.Result, dst **bool) bool {
+	switch v.Type {
+	case gjson.Null:
+		*dst = nil
+		return true
+	case gjson.True, gjson.False:
+		b := v.Type == gjson.True
+		*dst = &b
 		return true
 	}
 	return false
@@ -137,40 +186,26 @@ func messages(v gjson.Result, r *ChatRequest) bool {
 		return false
 	}
 	r.Messages = make([]Message, 0, 4)
-	ok := true
-	v.ForEach(func(_, mv gjson.Result) bool {
+	return array(v, func(mv gjson.Result, null bool) bool {
 		var m Message
-		if !mv.IsObject() {
-			ok = mv.Type == gjson.Null // a null element decodes to a zero Message
-			r.Messages = append(r.Messages, m)
-			return ok
-		}
-		var seen3 keys
-		mv.ForEach(func(k, v gjson.Result) bool {
-			if !seen3.first(k.Str) {
-				ok = false // a repeated key: encoding/json merges, so let it decide
-				return false
-			}
-			switch k.Str {
+		ok := null || fields(mv, messageFields, func(k string, v gjson.Result) bool {
+			switch k {
 			case "role":
-				ok = str(v, &m.Role)
+				return str(v, &m.Role)
 			case "name":
-				ok = str(v, &m.Name)
+				return str(v, &m.Name)
 			case "tool_call_id":
-				ok = str(v, &m.ToolCallID)
+				return str(v, &m.ToolCallID)
 			case "content":
-				ok = content(v, &m.Content)
+				return content(v, &m.Content)
 			case "tool_calls":
-				ok = toolCalls(v, &m.ToolCalls)
-			default:
-				ok = !folds(k.Str, "role", "name", "tool_call_id", "content", "tool_calls")
+				return toolCalls(v, &m.ToolCalls)
 			}
-			return ok
+			return true
 		})
 		r.Messages = append(r.Messages, m)
 		return ok
 	})
-	return ok
 }
 
 func content(v gjson.Result, c *Content) bool {
@@ -184,61 +219,36 @@ func content(v gjson.Result, c *Content) bool {
 	case !v.IsArray():
 		return false
 	}
-	c.IsParts = true
-	c.Parts = []Part{}
-	ok := true
-	v.ForEach(func(_, pv gjson.Result) bool {
+	*c = Content{IsParts: true, Parts: []Part{}}
+	return array(v, func(pv gjson.Result, null bool) bool {
 		var p Part
-		if !pv.IsObject() {
-			ok = pv.Type == gjson.Null
-			c.Parts = append(c.Parts, p)
-			return ok
-		}
-		var seen4 keys
-		pv.ForEach(func(k, v gjson.Result) bool {
-			if !seen4.first(k.Str) {
-				ok = false // a repeated key: encoding/json merges, so let it decide
-				return false
-			}
-			switch k.Str {
+		ok := null || fields(pv, partFields, func(k string, v gjson.Result) bool {
+			switch k {
 			case "type":
-				ok = str(v, &p.Type)
+				return str(v, &p.Type)
 			case "text":
-				ok = str(v, &p.Text)
+				return str(v, &p.Text)
 			case "image_url":
 				switch {
 				case v.Type == gjson.Null:
 					p.ImageURL = nil
+					return true
 				case v.IsObject():
 					p.ImageURL = &ImageURL{}
-					var seen5 keys
-					v.ForEach(func(k, v gjson.Result) bool {
-						if !seen5.first(k.Str) {
-							ok = false // a repeated key: encoding/json merges, so let it decide
-							return false
+					return fields(v, imageURLFields, func(k string, v gjson.Result) bool {
+						if k == "url" {
+							return str(v, &p.ImageURL.URL)
 						}
-						switch k.Str {
-						case "url":
-							ok = str(v, &p.ImageURL.URL)
-						case "detail":
-							ok = str(v, &p.ImageURL.Detail)
-						default:
-							ok = !folds(k.Str, "url", "detail")
-						}
-						return ok
+						return str(v, &p.ImageURL.Detail)
 					})
-				default:
-					ok = false
 				}
-			default:
-				ok = !folds(k.Str, "type", "text", "image_url")
+				return false
 			}
-			return ok
+			return true
 		})
 		c.Parts = append(c.Parts, p)
 		return ok
 	})
-	return ok
 }
 
 func toolCalls(v gjson.Result, dst *[]ToolCall) bool {
@@ -250,55 +260,28 @@ func toolCalls(v gjson.Result, dst *[]ToolCall) bool {
 		return false
 	}
 	out := []ToolCall{}
-	ok := true
-	v.ForEach(func(_, tv gjson.Result) bool {
+	ok := array(v, func(tv gjson.Result, null bool) bool {
 		var tc ToolCall
-		if !tv.IsObject() {
-			ok = tv.Type == gjson.Null
-			out = append(out, tc)
-			return ok
-		}
-		var seen6 keys
-		tv.ForEach(func(k, v gjson.Result) bool {
-			if !seen6.first(k.Str) {
-				ok = false // a repeated key: encoding/json merges, so let it decide
-				return false
-			}
-			switch k.Str {
+		ok := null || fields(tv, toolCallFields, func(k string, v gjson.Result) bool {
+			switch k {
 			case "index":
-				ok = optInt(v, &tc.Index)
+				return optInt(v, &tc.Index)
 			case "id":
-				ok = str(v, &tc.ID)
+				return str(v, &tc.ID)
 			case "type":
-				ok = str(v, &tc.Type)
+				return str(v, &tc.Type)
 			case "function":
 				if v.Type == gjson.Null {
 					return true
 				}
-				if !v.IsObject() {
-					ok = false
-					return false
-				}
-				var seen7 keys
-				v.ForEach(func(k, v gjson.Result) bool {
-					if !seen7.first(k.Str) {
-						ok = false // a repeated key: encoding/json merges, so let it decide
-						return false
+				return v.IsObject() && fields(v, functionCallFields, func(k string, v gjson.Result) bool {
+					if k == "name" {
+						return str(v, &tc.Function.Name)
 					}
-					switch k.Str {
-					case "name":
-						ok = str(v, &tc.Function.Name)
-					case "arguments":
-						ok = str(v, &tc.Function.Arguments)
-					default:
-						ok = !folds(k.Str, "name", "arguments")
-					}
-					return ok
+					return str(v, &tc.Function.Arguments)
 				})
-			default:
-				ok = !folds(k.Str, "index", "id", "type", "function")
 			}
-			return ok
+			return true
 		})
 		out = append(out, tc)
 		return ok
@@ -316,69 +299,36 @@ func tools(v gjson.Result, r *ChatRequest) bool {
 		return false
 	}
 	r.Tools = []Tool{}
-	ok := true
-	v.ForEach(func(_, tv gjson.Result) bool {
+	return array(v, func(tv gjson.Result, null bool) bool {
 		var t Tool
-		if !tv.IsObject() {
-			ok = tv.Type == gjson.Null
-			r.Tools = append(r.Tools, t)
-			return ok
-		}
-		var seen8 keys
-		tv.ForEach(func(k, v gjson.Result) bool {
-			if !seen8.first(k.Str) {
-				ok = false // a repeated key: encoding/json merges, so let it decide
-				return false
+		ok := null || fields(tv, toolFields, func(k string, v gjson.Result) bool {
+			if k == "type" {
+				return str(v, &t.Type)
 			}
-			switch k.Str {
-			case "type":
-				ok = str(v, &t.Type)
-			case "function":
-				switch {
-				case v.Type == gjson.Null:
-					t.Function = nil
-				case v.IsObject():
-					t.Function = &FunctionDef{}
-					var seen9 keys
-					v.ForEach(func(k, v gjson.Result) bool {
-						if !seen9.first(k.Str) {
-							ok = false // a repeated key: encoding/json merges, so let it decide
-							return false
-						}
-						switch k.Str {
-						case "name":
-							ok = str(v, &t.Function.Name)
-						case "description":
-							ok = str(v, &t.Function.Description)
-						case "parameters":
-							t.Function.Parameters = json.RawMessage(v.Raw)
-						case "strict":
-							switch v.Type {
-							case gjson.Null:
-								t.Function.Strict = nil
-							case gjson.True, gjson.False:
-								b := v.Type == gjson.True
-								t.Function.Strict = &b
-							default:
-								ok = false
-							}
-						default:
-							ok = !folds(k.Str, "name", "description", "parameters", "strict")
-						}
-						return ok
-					})
-				default:
-					ok = false
-				}
-			default:
-				ok = !folds(k.Str, "type", "function")
+			switch {
+			case v.Type == gjson.Null:
+				t.Function = nil
+				return true
+			case v.IsObject():
+				t.Function = &FunctionDef{}
+				return fields(v, functionDefFields, func(k string, v gjson.Result) bool {
+					switch k {
+					case "name":
+						return str(v, &t.Function.Name)
+					case "description":
+						return str(v, &t.Function.Description)
+					case "parameters":
+						t.Function.Parameters = json.RawMessage(v.Raw)
+						return true
+					}
+					return optBool(v, &t.Function.Strict)
+				})
 			}
-			return ok
+			return false
 		})
 		r.Tools = append(r.Tools, t)
 		return ok
 	})
-	return ok
 }
 
 // folds reports whether k would match one of names case-insensitively, as

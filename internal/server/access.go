@@ -74,10 +74,7 @@ func (s *Server) access(h callerHandler, writeErr func(http.ResponseWriter, *ope
 		// Only work is limited: listing models takes no ticket (it would
 		// have no end of request to give it back at).
 		if r.Method == http.MethodPost && subject != "" && !lim.Unlimited() && s.limiter != nil {
-			est := r.ContentLength/4 + 256
-			if est < 256 {
-				est = 256
-			}
+			est := max(r.ContentLength, 0)/4 + 256 // ~4 bytes a token, plus some answer
 			t, denial, err := s.limiter.Acquire(r.Context(), subject, lim, est)
 			switch {
 			case err != nil:
