@@ -98,12 +98,12 @@ func (h *Health) keep(live map[string]bool) {
 			delete(h.combos, id)
 		}
 	}
+	alive := make(map[*circuit]bool, len(h.creds))
+	for _, c := range h.creds {
+		alive[c] = true
+	}
 	for id, c := range h.shared {
-		alive := false
-		for _, cc := range h.creds {
-			alive = alive || cc == c
-		}
-		if !alive {
+		if !alive[c] {
 			delete(h.shared, id)
 		}
 	}
