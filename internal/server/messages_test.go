@@ -473,3 +473,23 @@ func TestMessagesMiddlewareErrorsAreAnthropicShaped(t *testing.T) {
 		t.Errorf("405: %d %s", code, body)
 	}
 }
+
+// count_tokens answers an estimate in Anthropic's shape, through the SDK.
+func TestMessagesCountTokens(t *testing.T) {
+	g, _ := messagesGateway(t, fake.OpenAI, config.TypeOpenAI)
+	long := strings.Repeat("word ", 400) // 2,000 characters
+	got, err := claude(g).Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{
+		Model:    "claude-alias",
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(long))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.InputTokens < 450 || got.InputTokens > 600 {
+		t.Errorf("input_tokens = %d, want about 500", got.InputTokens)
+	}
+	code, _, body := do(t, "POST", strings.TrimSuffix(g.URL, "/v1")+"/v1/messages/count_tokens", `{"model":"m"}`)
+	if code != 400 || !strings.Contains(body, `"type":"error"`) {
+		t.Errorf("without messages: %d %s", code, body)
+	}
+}

@@ -301,6 +301,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(prefix+"/chat/completions", only(http.MethodPost, s.bounded(s.access(s.chat, writeError))))
 		mux.Handle(prefix+"/embeddings", only(http.MethodPost, s.bounded(s.access(s.embeddings, writeError))))
 		mux.Handle(prefix+"/images/text", only(http.MethodPost, s.bounded(s.access(s.imagesText, writeError))))
+		mux.Handle(prefix+"/messages/count_tokens", onlyAs(http.MethodPost, s.access(s.countTokens, writeAnthropicError), writeAnthropicError))
 		mux.Handle(prefix+"/messages", onlyAs(http.MethodPost,
 			s.boundedAs(s.access(s.messages, writeAnthropicError), writeAnthropicError), writeAnthropicError))
 		mux.Handle(prefix+"/models", only(http.MethodGet, s.access(s.models, writeError)))
