@@ -92,10 +92,10 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 		if e != nil {
 			return nil, e
 		}
-		return &vendors.Result{Body: out, Header: resp.Header}, nil
+		return &vendors.Result{Body: out, Header: rateLimitHeaders(resp.Header, time.Now())}, nil
 	}
 	s := newStream(resp.Body, model, c.IncludeUsage, c.Key, created)
-	return &vendors.Result{Stream: s, Header: resp.Header}, nil
+	return &vendors.Result{Stream: s, Header: rateLimitHeaders(resp.Header, time.Now())}, nil
 }
 
 // Embed implements vendors.Adapter: Anthropic has no embeddings endpoint.
@@ -138,4 +138,22 @@ func (a *Adapter) post(ctx context.Context, c *vendors.Call, body []byte) (*http
 		return nil, upstreamError(resp.StatusCode, resp.Header, b, c.Key)
 	}
 	return resp, nil
+}
+
+// rateLimitHeaders adds OpenAI's x-ratelimit-remaining/reset-* names for
+// Anthropic's anthropic-ratelimit-*-remaining/-reset (an RFC 3339 time),
+// so the router skips a credential with nothing left until its reset,
+// whatever the vendor.
+func rateLimitHeaders(h http.Header, now time.Time) http.Header {
+	for _, kind := range [...]string{"requests", "tokens"} {
+		rem := h.Get("Anthropic-Ratelimit-" + kind + "-Remaining")
+		if rem == "" {
+			continue
+		}
+		h.Set("X-Ratelimit-Remaining-"+kind, rem)
+		if t, err := time.Parse(time.RFC3339, h.Get("Anthropic-Ratelimit-"+kind+"-Reset")); err == nil && t.After(now) {
+			h.Set("X-Ratelimit-Reset-"+kind, t.Sub(now).Round(time.Millisecond).String())
+		}
+	}
+	return h
 }

@@ -3,8 +3,10 @@ package anthropic
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/genrouter/genrouter/internal/openai"
 )
@@ -222,5 +224,18 @@ func TestTranslateRequestErrors(t *testing.T) {
 				t.Errorf("param %q, want %q (%s)", param, tc.param, oe.Message)
 			}
 		})
+	}
+}
+
+func TestRateLimitHeaders(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := http.Header{}
+	h.Set("Anthropic-Ratelimit-Requests-Remaining", "0")
+	h.Set("Anthropic-Ratelimit-Requests-Reset", now.Add(30*time.Second).Format(time.RFC3339))
+	h.Set("Anthropic-Ratelimit-Tokens-Remaining", "5000")
+	rateLimitHeaders(h, now)
+	if h.Get("X-Ratelimit-Remaining-Requests") != "0" || h.Get("X-Ratelimit-Reset-Requests") != "30s" ||
+		h.Get("X-Ratelimit-Remaining-Tokens") != "5000" || h.Get("X-Ratelimit-Reset-Tokens") != "" {
+		t.Errorf("headers %v", h)
 	}
 }
