@@ -52,18 +52,29 @@ func TransportError(ctx context.Context, err error) error {
 		"", "could not reach the vendor: "+err.Error())
 }
 
-// Probe sends a prepared health-check request and reports whether the
-// vendor accepted the key; a refusal comes back through asError, the
-// adapter's own error normaliser (which scrubs the key).
-func Probe(ctx context.Context, c *http.Client, req *http.Request, asError func(status int, h http.Header, body []byte) error) error {
+// Send sends a prepared request and returns a 2xx response, or the
+// vendor's refusal through asError (the adapter's own normaliser, which
+// scrubs the key), or a transport failure. The caller closes the body.
+func Send(ctx context.Context, c *http.Client, req *http.Request, asError func(status int, h http.Header, body []byte) error) (*http.Response, error) {
 	resp, err := c.Do(req)
 	if err != nil {
-		return TransportError(ctx, err)
+		return nil, TransportError(ctx, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode >= 300 {
-		return asError(resp.StatusCode, resp.Header, b)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, asError(resp.StatusCode, resp.Header, b)
 	}
-	return nil
+	return resp, nil
+}
+
+// Probe sends a prepared health-check request and reports whether the
+// vendor accepted the key.
+func Probe(ctx context.Context, c *http.Client, req *http.Request, asError func(status int, h http.Header, body []byte) error) error {
+	resp, err := Send(ctx, c, req, asError)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
+	return resp.Body.Close()
 }

@@ -6,7 +6,6 @@ package anthropic
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -128,16 +127,9 @@ func (a *Adapter) post(ctx context.Context, c *vendors.Call, body []byte) (*http
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return nil, vendors.TransportError(ctx, err)
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, upstreamError(resp.StatusCode, resp.Header, b, c.Key)
-	}
-	return resp, nil
+	return vendors.Send(ctx, a.client, req, func(status int, h http.Header, b []byte) error {
+		return upstreamError(status, h, b, c.Key)
+	})
 }
 
 // rateLimitHeaders adds OpenAI's x-ratelimit-remaining/reset-* names for

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -146,16 +145,9 @@ func (a *Adapter) post(ctx context.Context, u string, c *vendors.Call, body []by
 	// The key travels in a header, never in the URL, so that it cannot
 	// leak through logged URLs or error messages.
 	h.Set("x-goog-api-key", c.Key)
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return nil, vendors.TransportError(ctx, err)
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, upstreamError(resp.StatusCode, resp.Header, b, c.Key)
-	}
-	return resp, nil
+	return vendors.Send(ctx, a.client, req, func(status int, h http.Header, b []byte) error {
+		return upstreamError(status, h, b, c.Key)
+	})
 }
 
 // chunkID is an OpenAI-style completion id, for answers without a responseId.

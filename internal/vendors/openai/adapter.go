@@ -170,16 +170,9 @@ func (a *Adapter) post(ctx context.Context, target string, c *vendors.Call, body
 	for k, v := range c.Header {
 		h[k] = v
 	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return nil, vendors.TransportError(ctx, err)
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, upstreamError(resp.StatusCode, resp.Header, b, c.Key)
-	}
-	return resp, nil
+	return vendors.Send(ctx, a.client, req, func(status int, h http.Header, b []byte) error {
+		return upstreamError(status, h, b, c.Key)
+	})
 }
 
 // auth puts the key where the vendor wants it. Keyless servers (a local
