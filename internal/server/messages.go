@@ -168,14 +168,7 @@ func (s *Server) relayMessages(ctx context.Context, w http.ResponseWriter, ans *
 func (x *exchange) failAnthropic(w http.ResponseWriter, e *openai.Error) {
 	x.status = e.Status
 	x.errCode = code(e)
-	status, body := anthropic.FromError(e, x.id)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	if e.RetryAfter != "" {
-		h.Set("Retry-After", e.RetryAfter)
-	}
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	writeAnthropicError(w, e) // begin set X-Request-Id to x.id
 }
 
 // failDispatchAnthropic is failDispatch in Anthropic's shape.
