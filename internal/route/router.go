@@ -263,16 +263,7 @@ func (r *Router) judge(c *Combination, err, cause error, noCharge bool) *openai.
 	class := classOf(e)
 	switch {
 	case noCharge:
-	case e.Status == http.StatusTooManyRequests:
-		d := parseRetryAfter(e.RetryAfter)
-		if d <= 0 {
-			d = cfg.RateLimitCooldown
-		}
-		c.cred.coolDown(cfg, now, d, ReasonRateLimited, class)
-		r.shareCooldown(c, d, ReasonRateLimited)
-	case isAuth(e.Status):
-		c.cred.coolDown(cfg, now, cfg.AuthCooldown, ReasonAuth, class)
-		r.shareCooldown(c, cfg.AuthCooldown, ReasonAuth)
+	case r.coolCredential(c, e, now):
 	case retryable(e.Status):
 		c.combo.failure(cfg, now, class)
 		if e.Code != nil && (*e.Code == "upstream_unreachable" || *e.Code == "upstream_timeout") {
@@ -628,16 +619,30 @@ func (r *Router) judgeCred(c *Combination, err error, now time.Time) {
 		c.cred.failure(cfg, now, "vendor_unreachable")
 		return
 	}
-	switch {
-	case e.Status == http.StatusTooManyRequests:
-		d := parseRetryAfter(e.RetryAfter)
-		if d <= 0 {
-			d = cfg.RateLimitCooldown
-		}
-		c.cred.coolDown(cfg, now, d, ReasonRateLimited, classOf(e))
-	case isAuth(e.Status):
-		c.cred.coolDown(cfg, now, cfg.AuthCooldown, ReasonAuth, classOf(e))
-	default:
+	if !r.coolCredential(c, e, now) {
 		c.cred.failure(cfg, now, classOf(e))
 	}
+}
+
+// coolCredential rests a credential the vendor rate-limited (for its
+// Retry-After) or refused (401/402/403), here and, through the health
+// registry, on every replica. It reports whether e was such an answer.
+func (r *Router) coolCredential(c *Combination, e *openai.Error, now time.Time) bool {
+	cfg := &r.cfg.Circuit
+	var d time.Duration
+	var reason string
+	switch {
+	case e.Status == http.StatusTooManyRequests:
+		if d = parseRetryAfter(e.RetryAfter); d <= 0 {
+			d = cfg.RateLimitCooldown
+		}
+		reason = ReasonRateLimited
+	case isAuth(e.Status):
+		d, reason = cfg.AuthCooldown, ReasonAuth
+	default:
+		return false
+	}
+	c.cred.coolDown(cfg, now, d, reason, classOf(e))
+	r.shareCooldown(c, d, reason)
+	return true
 }
