@@ -33,6 +33,11 @@ type row interface {
 
 type tx interface {
 	querier
+	// execMany runs one statement once per row of args: prepared once
+	// (SQLite) or pipelined in one round trip (PostgreSQL). For batches,
+	// it is much cheaper than one huge multi-row statement, whose parse
+	// costs as much as the rows.
+	execMany(ctx context.Context, q string, args [][]any) error
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
 }
@@ -127,6 +132,24 @@ type sqlTx struct {
 	tx *sql.Tx
 }
 
+func (t sqlTx) execMany(ctx context.Context, q string, args [][]any) error {
+	if len(args) == 0 {
+		return nil
+	}
+	q, _ = rebind(q, args[0]) // every row binds the same positions
+	st, err := t.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, a := range args {
+		if _, err := st.ExecContext(ctx, a...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t sqlTx) commit(context.Context) error   { return t.tx.Commit() }
 func (t sqlTx) rollback(context.Context) error { return t.tx.Rollback() }
 
@@ -173,6 +196,14 @@ func newPgTx(t pgx.Tx) pgTx {
 		tag, err := t.Exec(ctx, s, args...)
 		return tag.RowsAffected(), err
 	}}}
+}
+
+func (t pgTx) execMany(ctx context.Context, q string, args [][]any) error {
+	var b pgx.Batch
+	for _, a := range args {
+		b.Queue(q, a...)
+	}
+	return t.tx.SendBatch(ctx, &b).Close()
 }
 
 func (t pgTx) commit(ctx context.Context) error { return t.tx.Commit(ctx) }

@@ -323,48 +323,38 @@ const usageColumns = `ts, request_id, key_id, vendor, credential, model_asked, m
 
 const usageColumnCount = 17
 
-// insertChunk is how many rows go into one INSERT statement (17 parameters
-// each, well below SQLite's and PostgreSQL's parameter limits).
-const insertChunk = 500
+// insertUsageSQL inserts one row; InsertUsage runs it once per row through
+// execMany. Its placeholders are in order, each used once.
+var insertUsageSQL = func() string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO usage_log (` + usageColumns + `) VALUES (`)
+	for c := range usageColumnCount {
+		if c > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteByte('$')
+		q.WriteString(strconv.Itoa(c + 1))
+	}
+	q.WriteByte(')')
+	return q.String()
+}()
 
 func (s *sqlStore) InsertUsage(ctx context.Context, us []Usage) error {
 	if len(us) == 0 {
 		return nil
 	}
 	now := utc(time.Now())
-	err := inTx(ctx, s.b, func(t tx) error {
-		for start := 0; start < len(us); start += insertChunk {
-			chunk := us[start:min(start+insertChunk, len(us))]
-			var q strings.Builder
-			q.WriteString(`INSERT INTO usage_log (` + usageColumns + `) VALUES `)
-			args := make([]any, 0, len(chunk)*usageColumnCount)
-			for i, u := range chunk {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteByte('(')
-				for c := range usageColumnCount {
-					if c > 0 {
-						q.WriteString(", ")
-					}
-					q.WriteByte('$')
-					q.WriteString(strconv.Itoa(i*usageColumnCount + c + 1))
-				}
-				q.WriteByte(')')
-				ts := now
-				if !u.Time.IsZero() {
-					ts = utc(u.Time)
-				}
-				args = append(args, s.d.ts(ts), u.RequestID, u.KeyID, u.Vendor, u.Credential, u.ModelAsked,
-					u.ModelServed, int64(u.Status), u.ErrorClass, u.LatencyMs, u.TTFBMs, u.PromptTokens,
-					u.CompletionTokens, u.CachedTokens, u.Cost, int64(u.Attempts), u.Stream)
-			}
-			if _, err := t.exec(ctx, q.String(), args...); err != nil {
-				return err
-			}
+	args := make([][]any, len(us))
+	for i, u := range us {
+		ts := now
+		if !u.Time.IsZero() {
+			ts = utc(u.Time)
 		}
-		return nil
-	})
+		args[i] = []any{s.d.ts(ts), u.RequestID, u.KeyID, u.Vendor, u.Credential, u.ModelAsked,
+			u.ModelServed, int64(u.Status), u.ErrorClass, u.LatencyMs, u.TTFBMs, u.PromptTokens,
+			u.CompletionTokens, u.CachedTokens, u.Cost, int64(u.Attempts), u.Stream}
+	}
+	err := inTx(ctx, s.b, func(t tx) error { return t.execMany(ctx, insertUsageSQL, args) })
 	if err != nil {
 		return fmt.Errorf("store: insert %d usage rows: %w", len(us), err)
 	}

@@ -164,3 +164,27 @@ func TestRebind(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkInsertUsageSQLite is the usage writer's cost per row: batches of
+// 256, as the Writer sends them.
+func BenchmarkInsertUsageSQLite(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	batch := make([]Usage, 256)
+	for i := range batch {
+		batch[i] = Usage{RequestID: fmt.Sprintf("req-%d", i), Vendor: "openai", Credential: "key-1",
+			ModelAsked: "gpt-4o", ModelServed: "gpt-4o-2024-08-06", Status: 200, LatencyMs: 12.5,
+			TTFBMs: 3.25, PromptTokens: 9, CompletionTokens: 12, Cost: 0.0001, Attempts: 1}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(batch) {
+		if err := s.InsertUsage(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,9 +5,7 @@ package vendors
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/genrouter/genrouter/internal/openai"
 )
@@ -67,24 +65,4 @@ type Stream interface {
 // has already arrived; the relay then writes it before flushing.
 type Pender interface {
 	Pending() bool
-}
-
-// NewTransport is an http.Transport sized for a gateway: many concurrent
-// long-lived requests to few hosts.
-func NewTransport() *http.Transport { return NewTransportWith(10 * time.Second) }
-
-// NewTransportWith is NewTransport with a given connect (and TLS handshake)
-// timeout.
-func NewTransportWith(connect time.Duration) *http.Transport {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   connect,
-		ExpectContinueTimeout: time.Second,
-	}
 }
