@@ -142,8 +142,15 @@ func (t sqlTx) execMany(ctx context.Context, q string, args [][]any) error {
 		return err
 	}
 	defer st.Close()
+	// Each row is run without ctx's cancellation, and ctx is checked
+	// between rows instead: with a cancellable context the driver starts a
+	// watcher goroutine per statement, which costs more than the insert.
+	bg := context.WithoutCancel(ctx)
 	for _, a := range args {
-		if _, err := st.ExecContext(ctx, a...); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(bg, a...); err != nil {
 			return err
 		}
 	}

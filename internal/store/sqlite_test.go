@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSQLite(t *testing.T) {
@@ -166,9 +167,10 @@ func TestRebind(t *testing.T) {
 }
 
 // BenchmarkInsertUsageSQLite is the usage writer's cost per row: batches of
-// 256, as the Writer sends them.
+// 256 with a deadline, as the Writer sends them.
 func BenchmarkInsertUsageSQLite(b *testing.B) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)

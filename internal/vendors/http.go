@@ -55,8 +55,18 @@ func TransportError(ctx context.Context, err error) error {
 // Send sends a prepared request and returns a 2xx response, or the
 // vendor's refusal through asError (the adapter's own normaliser, which
 // scrubs the key), or a transport failure. The caller closes the body.
+//
+// The request goes straight to the client's transport: redirects are not
+// followed (a vendor API that redirects a POST is misconfigured, and
+// following it would drop the body or carry the key elsewhere), so a 3xx
+// is reported like any refusal. That also skips http.Client's per-request
+// header copy kept for redirects.
 func Send(ctx context.Context, c *http.Client, req *http.Request, asError func(status int, h http.Header, body []byte) error) (*http.Response, error) {
-	resp, err := c.Do(req)
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		return nil, TransportError(ctx, err)
 	}
