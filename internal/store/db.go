@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -33,11 +34,11 @@ type row interface {
 
 type tx interface {
 	querier
-	// execMany runs one statement once per row of args: prepared once
-	// (SQLite) or pipelined in one round trip (PostgreSQL). For batches,
-	// it is much cheaper than one huge multi-row statement, whose parse
-	// costs as much as the rows.
-	execMany(ctx context.Context, q string, args [][]any) error
+	// insertRows inserts rows of width values each with head, an
+	// "INSERT INTO t (cols) VALUES " prefix. It is much cheaper than one
+	// statement per row or one huge statement: SQLite runs prepared
+	// statements of insertChunk rows, PostgreSQL gets one pipelined batch.
+	insertRows(ctx context.Context, head string, width int, rows [][]any) error
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
 }
@@ -132,29 +133,72 @@ type sqlTx struct {
 	tx *sql.Tx
 }
 
-func (t sqlTx) execMany(ctx context.Context, q string, args [][]any) error {
-	if len(args) == 0 {
-		return nil
-	}
-	q, _ = rebind(q, args[0]) // every row binds the same positions
-	st, err := t.tx.PrepareContext(ctx, q)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// Each row is run without ctx's cancellation, and ctx is checked
-	// between rows instead: with a cancellable context the driver starts a
-	// watcher goroutine per statement, which costs more than the insert.
+// insertChunk is how many rows one prepared SQLite INSERT carries: enough
+// to spread the per-statement cost, few enough that parsing it is cheap.
+const insertChunk = 32
+
+func (t sqlTx) insertRows(ctx context.Context, head string, width int, rows [][]any) error {
+	// Rows are run without ctx's cancellation, and ctx is checked between
+	// statements instead: with a cancellable context the driver starts a
+	// watcher goroutine per statement.
 	bg := context.WithoutCancel(ctx)
-	for _, a := range args {
+	var (
+		st   *sql.Stmt
+		size int
+		args = make([]any, 0, insertChunk*width)
+	)
+	defer func() {
+		if st != nil {
+			st.Close()
+		}
+	}()
+	for len(rows) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := st.ExecContext(bg, a...); err != nil {
+		n := min(len(rows), insertChunk)
+		if n != size {
+			if st != nil {
+				st.Close()
+			}
+			var err error
+			if st, err = t.tx.PrepareContext(ctx, valuesSQL(head, width, n)); err != nil {
+				st = nil
+				return err
+			}
+			size = n
+		}
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		if _, err := st.ExecContext(bg, args...); err != nil {
 			return err
 		}
+		rows = rows[n:]
 	}
 	return nil
+}
+
+// valuesSQL is head followed by n groups of width anonymous placeholders.
+func valuesSQL(head string, width, n int) string {
+	var b strings.Builder
+	b.Grow(len(head) + n*(width*3+4))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range width {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('?')
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
 }
 
 func (t sqlTx) commit(context.Context) error   { return t.tx.Commit() }
@@ -205,10 +249,21 @@ func newPgTx(t pgx.Tx) pgTx {
 	}}}
 }
 
-func (t pgTx) execMany(ctx context.Context, q string, args [][]any) error {
+func (t pgTx) insertRows(ctx context.Context, head string, width int, rows [][]any) error {
+	var q strings.Builder
+	q.WriteString(head)
+	q.WriteByte('(')
+	for c := range width {
+		if c > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteByte('$')
+		q.WriteString(strconv.Itoa(c + 1))
+	}
+	q.WriteByte(')')
 	var b pgx.Batch
-	for _, a := range args {
-		b.Queue(q, a...)
+	for _, r := range rows {
+		b.Queue(q.String(), r...)
 	}
 	return t.tx.SendBatch(ctx, &b).Close()
 }

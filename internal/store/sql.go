@@ -323,22 +323,6 @@ const usageColumns = `ts, request_id, key_id, vendor, credential, model_asked, m
 
 const usageColumnCount = 17
 
-// insertUsageSQL inserts one row; InsertUsage runs it once per row through
-// execMany. Its placeholders are in order, each used once.
-var insertUsageSQL = func() string {
-	var q strings.Builder
-	q.WriteString(`INSERT INTO usage_log (` + usageColumns + `) VALUES (`)
-	for c := range usageColumnCount {
-		if c > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteByte('$')
-		q.WriteString(strconv.Itoa(c + 1))
-	}
-	q.WriteByte(')')
-	return q.String()
-}()
-
 func (s *sqlStore) InsertUsage(ctx context.Context, us []Usage) error {
 	if len(us) == 0 {
 		return nil
@@ -354,7 +338,9 @@ func (s *sqlStore) InsertUsage(ctx context.Context, us []Usage) error {
 			u.ModelServed, int64(u.Status), u.ErrorClass, u.LatencyMs, u.TTFBMs, u.PromptTokens,
 			u.CompletionTokens, u.CachedTokens, u.Cost, int64(u.Attempts), u.Stream}
 	}
-	err := inTx(ctx, s.b, func(t tx) error { return t.execMany(ctx, insertUsageSQL, args) })
+	err := inTx(ctx, s.b, func(t tx) error {
+		return t.insertRows(ctx, `INSERT INTO usage_log (`+usageColumns+`) VALUES `, usageColumnCount, args)
+	})
 	if err != nil {
 		return fmt.Errorf("store: insert %d usage rows: %w", len(us), err)
 	}
