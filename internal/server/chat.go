@@ -72,14 +72,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	x.caller = c
-	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
+	if e := c.allowed(req.Model, vendorParam(r)); e != nil {
 		x.fail(w, e)
 		return
 	}
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
+	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
 	j := &job{body: body, chat: req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {
@@ -222,9 +222,28 @@ func (x *exchange) usage(b []byte) {
 	if !u.IsObject() {
 		return
 	}
-	x.promptTok = u.Get("prompt_tokens").Int()
-	x.complTok = u.Get("completion_tokens").Int()
-	x.cachedTok = u.Get("prompt_tokens_details.cached_tokens").Int()
+	// One pass over the object instead of a search per field.
+	x.promptTok, x.complTok, x.cachedTok = 0, 0, 0
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "prompt_tokens":
+			x.promptTok = v.Int()
+		case "completion_tokens":
+			x.complTok = v.Int()
+		case "prompt_tokens_details":
+			x.cachedTok = v.Get("cached_tokens").Int()
+		}
+		return true
+	})
+}
+
+// vendorParam is the ?vendor= narrowing; most requests have no query at
+// all, and then nothing is parsed.
+func vendorParam(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return r.URL.Query().Get("vendor")
 }
 
 func setServedBy(w http.ResponseWriter, c *route.Combination) {

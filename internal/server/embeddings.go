@@ -40,14 +40,14 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	x.caller = c
-	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
+	if e := c.allowed(req.Model, vendorParam(r)); e != nil {
 		x.fail(w, e)
 		return
 	}
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Embedding: true, Allowed: c.vendors()}
+	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Embedding: true, Allowed: c.vendors()}
 	ans, err := s.dispatch(ctx, st, w, q, &job{body: body, embed: true}, t, x)
 	if err != nil {
 		x.failDispatch(w, r.Context(), err)

@@ -44,7 +44,7 @@ func (s *Server) imagesText(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	x.caller = c
-	vendor := r.URL.Query().Get("vendor")
+	vendor := vendorParam(r)
 	if e := st.router.Pool.CheckVendor(vendor); e != nil {
 		x.fail(w, e)
 		return

@@ -57,14 +57,14 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	x.caller = c
-	if e := c.allowed(req.Model, r.URL.Query().Get("vendor")); e != nil {
+	if e := c.allowed(req.Model, vendorParam(r)); e != nil {
 		x.failAnthropic(w, e)
 		return
 	}
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: r.URL.Query().Get("vendor"), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
+	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
 	j := &job{body: chatBody, chat: &req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(&req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {

@@ -19,7 +19,7 @@ type modelObject struct {
 // list shape (narrowed by ?vendor=).
 func (s *Server) models(w http.ResponseWriter, r *http.Request, c *caller) {
 	pool := s.state.Load().router.Pool
-	list, e := s.modelList(pool, r.URL.Query().Get("vendor"))
+	list, e := s.modelList(pool, vendorParam(r))
 	if e != nil {
 		writeError(w, e)
 		return
@@ -33,7 +33,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request, c *caller) {
 // model serves GET /v1/models/{id}.
 func (s *Server) model(w http.ResponseWriter, r *http.Request, c *caller) {
 	id := r.PathValue("id")
-	list, e := s.modelList(s.state.Load().router.Pool, r.URL.Query().Get("vendor"))
+	list, e := s.modelList(s.state.Load().router.Pool, vendorParam(r))
 	if e != nil {
 		writeError(w, e)
 		return
