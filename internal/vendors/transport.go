@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -103,15 +104,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	if req.Body != nil && req.ContentLength > 0 {
-		body := make([]byte, req.ContentLength)
-		_, err := io.ReadFull(req.Body, body)
+	// A small body goes out with the head in one write. A large one (an
+	// inlined image or document) is written from the request's own reader,
+	// not copied: on a retry it is fetched again through GetBody.
+	large := req.ContentLength > inlineBody
+	if req.Body != nil && req.ContentLength > 0 && !large {
+		n := len(head)
+		head = slices.Grow(head, int(req.ContentLength))[:n+int(req.ContentLength)]
+		_, err := io.ReadFull(req.Body, head[n:])
 		closeBody(req)
 		if err != nil {
 			return nil, fmt.Errorf("read request body: %w", err)
 		}
-		head = append(head, body...)
-	} else {
+	} else if !large {
 		closeBody(req)
 	}
 	ctx := req.Context()
@@ -120,20 +125,39 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// answer that fails before its first byte on one is retried once on a
 	// fresh connection (the request cannot have been processed: HTTP/1.1
 	// servers close idle connections only between requests).
+	var body io.ReadCloser
+	if large {
+		body = req.Body
+	}
 	for attempt := 0; ; attempt++ {
 		c, reused, err := t.get(ctx, key)
 		if err != nil {
+			if body != nil {
+				body.Close()
+			}
 			return nil, err
 		}
-		resp, err := c.roundTrip(ctx, req, head)
+		resp, err := c.roundTrip(ctx, req, head, body, req.ContentLength)
 		if err == nil {
 			return resp, nil
 		}
 		if !reused || attempt > 0 || ctx.Err() != nil || !errors.Is(err, errStale) {
 			return nil, err
 		}
+		if large { // the first try consumed the body
+			if req.GetBody == nil {
+				return nil, err
+			}
+			if body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
 	}
 }
+
+// inlineBody is the largest request body sent in the same write as the
+// head (a copy); larger ones are streamed from the caller's reader.
+const inlineBody = 64 << 10
 
 // lean reports whether req can take the lean path.
 func (t *Transport) lean(req *http.Request) bool {
@@ -181,7 +205,7 @@ func writeHead(req *http.Request) ([]byte, error) {
 	if method == "" {
 		method = http.MethodGet
 	}
-	b := make([]byte, 0, 512+int(max(req.ContentLength, 0)))
+	b := make([]byte, 0, 512+int(min(max(req.ContentLength, 0), inlineBody)))
 	b = append(b, method...)
 	b = append(b, ' ')
 	b = append(b, req.URL.RequestURI()...)
@@ -309,7 +333,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // roundTrip writes the request and reads the answer's head. The body is
 // read by the caller from the returned response; the connection goes back
 // to the pool when the body has been read to its end.
-func (c *leanConn) roundTrip(ctx context.Context, req *http.Request, wire []byte) (*http.Response, error) {
+func (c *leanConn) roundTrip(ctx context.Context, req *http.Request, wire []byte, body io.ReadCloser, n int64) (*http.Response, error) {
 	// Cancellation sets a past deadline, which ends any read or write in
 	// progress; no goroutine waits on ctx.
 	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(aLongTimeAgo) })
@@ -325,7 +349,17 @@ func (c *leanConn) roundTrip(ctx context.Context, req *http.Request, wire []byte
 		return nil, err
 	}
 	if _, err := c.conn.Write(wire); err != nil {
+		if body != nil {
+			body.Close()
+		}
 		return fail(err, true)
+	}
+	if body != nil {
+		_, err := io.CopyN(c.conn, body, n)
+		body.Close()
+		if err != nil {
+			return fail(fmt.Errorf("send request body: %w", err), true)
+		}
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		return fail(err, true)

@@ -344,3 +344,32 @@ func TestLeanTransportConcurrent(t *testing.T) {
 		t.Errorf("%d connections for 16 concurrent clients", n)
 	}
 }
+
+// A large body (an inlined document) is streamed from the caller's reader
+// rather than copied, arrives whole, and is sent again through GetBody when
+// a stale connection forces a retry.
+func TestLeanTransportLargeBody(t *testing.T) {
+	srv, conns := connCounter(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%d %d", len(b), strings.Count(string(b), "x"))
+	})
+	tr := NewTransport()
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	big := strings.Repeat("x", 300<<10)
+	for i := range 3 {
+		resp := post(t, c, context.Background(), srv.URL, big)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("%d %d", len(big), len(big)); string(b) != want {
+			t.Fatalf("request %d: upstream got %q, want %q", i, b, want)
+		}
+		if i == 1 {
+			srv.CloseClientConnections()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
