@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
@@ -175,7 +176,16 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			tried = append(tried, c)
 			last = c
 			actx, cancel := context.WithCancelCause(ctx)
-			timer := time.AfterFunc(time.Hour, func() { cancel(ErrFirstByteTimeout) })
+			// The timer and the answer race: whichever settles the attempt
+			// first wins, so an answer that arrives as the timer fires is
+			// either kept whole or counted as the timeout, never handed on
+			// with its context already cancelled.
+			var settled atomic.Bool
+			timer := time.AfterFunc(time.Hour, func() {
+				if settled.CompareAndSwap(false, true) {
+					cancel(ErrFirstByteTimeout)
+				}
+			})
 			timer.Stop() // armed by the call, once it has prepared the request
 			start := time.Now()
 			arm := func() {
@@ -184,6 +194,9 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			}
 			err := r.safeCall(call, actx, c, sl, est, arm)
 			timer.Stop()
+			if !settled.CompareAndSwap(false, true) && err == nil {
+				err = ErrFirstByteTimeout // the caller releases the voided answer
+			}
 			if err == nil {
 				c.cred.success(&r.cfg.Circuit, time.Now())
 				c.combo.success(&r.cfg.Circuit, time.Now())

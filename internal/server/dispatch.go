@@ -138,6 +138,9 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 			res.Stream.Close()
 			return err
 		}
+		if ans.stream != nil {
+			ans.stream.Close() // from an attempt the first-byte timer voided
+		}
 		ans.body, ans.stream, ans.first = nil, res.Stream, first
 		return nil
 	}
@@ -147,6 +150,9 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 		w.Header()["X-Genrouter-Attempts"] = attemptsHeader(attempts)
 	}
 	if err != nil {
+		if ans.stream != nil {
+			ans.stream.Close()
+		}
 		return nil, err
 	}
 	ans.lease = lease

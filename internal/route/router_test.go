@@ -1,0 +1,60 @@
+package route
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/vendors"
+	"github.com/genrouter/genrouter/internal/vendors/mock"
+)
+
+// An answer that arrives just as the first-byte timer fires must not be
+// handed on with its context already cancelled (a stream that breaks at
+// once): the race is settled one way, here as the timeout, and the next
+// attempt serves the request.
+func TestAnswerRacingTheFirstByteTimer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "genrouter.yaml")
+	yaml := "vendors:\n  - name: a\n    type: openai\n    base_url: http://127.0.0.1:1/v1\n    credentials: [k1, k2]\n    models: [m]\n" +
+		"routing:\n  attempts: 3\n  backoff_base: 1ms\n  backoff_cap: 1ms\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPool(cfg, func(config.Vendor) (vendors.Adapter, error) { return mock.New(), nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRouter(p, cfg.Routing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	lease, attempts, err := r.Do(context.Background(), Query{Model: "m"}, 10, 20*time.Millisecond,
+		func(actx context.Context, c *Combination, arm func()) error {
+			calls++
+			arm()
+			if calls == 1 {
+				// The answer "arrives" only once the timer has fired:
+				// the attempt returns success with its context cancelled.
+				<-actx.Done()
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	defer lease.Done(nil, 0)
+	if attempts != 2 || calls != 2 {
+		t.Errorf("attempts %d, calls %d; want the timed-out attempt voided and a second one", attempts, calls)
+	}
+	if err := lease.Context().Err(); err != nil {
+		t.Errorf("the lease's context is already done: %v", err)
+	}
+}
