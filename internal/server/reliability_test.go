@@ -509,3 +509,23 @@ func TestClientTimeoutsDoNotChargeCircuits(t *testing.T) {
 		t.Errorf("a normal request after clients' short timeouts and model listings: %d %s", code, body)
 	}
 }
+
+// A vendor that refuses a key names it in its message, masked
+// ("sk-proj-****…wxyz"); the client never sees any part of it.
+func TestRefusedKeyIsNotEchoed(t *testing.T) {
+	const key = "sk-proj-abcdefghijklmnopqrstuvwxyz0987"
+	up := fake.Start(t, fake.OpenAI, fake.Options{Keys: map[string]string{"sk-proj-the-right-one-000000": "right"}})
+	g := startGateway(t, configOf(config.UnknownModelsPool, vendorOf("v", config.TypeOpenAI, up.URL(), []string{key}, "m")))
+	code, _, body := do(t, "POST", g.URL+"/chat/completions", hi)
+	if code != http.StatusUnauthorized && code != http.StatusServiceUnavailable && code != http.StatusBadGateway {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if !strings.Contains(body, "Incorrect API key provided") {
+		t.Fatalf("the vendor's message is gone: %s", body)
+	}
+	for _, part := range []string{key, "0987", "****", "sk-proj-a"} {
+		if strings.Contains(body, part) {
+			t.Errorf("the answer shows %q of the key: %s", part, body)
+		}
+	}
+}

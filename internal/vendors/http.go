@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"strings"
 
 	"github.com/genrouter/genrouter/internal/openai"
 )
@@ -87,4 +89,30 @@ func Probe(ctx context.Context, c *http.Client, req *http.Request, asError func(
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
 	return resp.Body.Close()
+}
+
+// maskedKey matches a key a vendor echoes in masked form, such as OpenAI's
+// "sk-proj-****…1234": a token with a run of asterisks or an ellipsis in it.
+var maskedKey = regexp.MustCompile(`[A-Za-z0-9_-]*(?:\*{3,}|…|\.\.\.)[A-Za-z0-9_*-]*[A-Za-z0-9_*]`)
+
+// ScrubKey removes the credential from a vendor's message: the key itself,
+// and any masked form of a key (its prefix and last characters still say
+// which key it is). Clients of the gateway never see its keys, whole or in
+// part.
+func ScrubKey(msg, key string) string {
+	// Short strings (test keys, "none") would mangle ordinary words.
+	if len(key) >= 8 && strings.Contains(msg, key) {
+		msg = strings.ReplaceAll(msg, key, "[credential]")
+	}
+	if strings.Contains(msg, "***") || strings.Contains(msg, "…") || strings.Contains(msg, "...") {
+		msg = maskedKey.ReplaceAllStringFunc(msg, func(m string) string {
+			// Only a token that looks like a key: an ellipsis between
+			// ordinary words ("wait... what") is left alone.
+			if strings.Contains(m, "***") || strings.HasPrefix(m, "sk-") || strings.HasPrefix(m, "AIza") {
+				return "[credential]"
+			}
+			return m
+		})
+	}
+	return msg
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/vendors"
 )
 
 // Anthropic's error types and the HTTP status each stands for, from the
@@ -46,7 +47,7 @@ func upstreamError(status int, h http.Header, body []byte, key string) *openai.E
 		}
 		e = openai.NewError(status, openai.TypeForStatus(status), "", "", msg)
 	}
-	scrub(e, key)
+	e.Message = vendors.ScrubKey(e.Message, key)
 	if h != nil {
 		e.RetryAfter = h.Get("Retry-After")
 	}
@@ -93,11 +94,4 @@ func (o *errorObject) toOpenAI(status int) *openai.Error {
 		}
 	}
 	return openai.NewError(status, typ, code, "", msg)
-}
-
-// scrub removes the credential from a message, in case a vendor echoes it.
-func scrub(e *openai.Error, key string) {
-	if key != "" && strings.Contains(e.Message, key) {
-		e.Message = strings.ReplaceAll(e.Message, key, "[credential]")
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/genrouter/genrouter/internal/vendors/sse"
 )
 
@@ -194,7 +195,7 @@ func (s *stream) handle(ev *sse.Event) ([]byte, error) {
 			o = &errorObject{Type: "api_error"}
 		}
 		oe := o.toOpenAI(0)
-		scrub(oe, s.key)
+		oe.Message = vendors.ScrubKey(oe.Message, s.key)
 		return nil, oe
 	}
 	return nil, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/vendors"
 )
 
 // googleError is Google's error model (google.rpc.Status as JSON):
@@ -61,7 +62,7 @@ func upstreamError(status int, h http.Header, body []byte, key string) *openai.E
 	if h != nil && h.Get("Retry-After") != "" {
 		e.RetryAfter = h.Get("Retry-After")
 	}
-	scrub(e, key)
+	e.Message = vendors.ScrubKey(e.Message, key)
 	return e
 }
 
@@ -104,14 +105,8 @@ func streamError(raw json.RawMessage, key string) *openai.Error {
 		status = http.StatusBadGateway
 	}
 	e := fromGoogle(status, &g)
-	scrub(e, key)
+	e.Message = vendors.ScrubKey(e.Message, key)
 	return e
-}
-
-func scrub(e *openai.Error, key string) {
-	if key != "" && strings.Contains(e.Message, key) {
-		e.Message = strings.ReplaceAll(e.Message, key, "[credential]")
-	}
 }
 
 func badGateway(code, msg string) *openai.Error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/vendors"
 )
 
 // upstreamError normalises a vendor's error body to OpenAI's shape, keeping
@@ -41,10 +42,7 @@ func upstreamError(status int, h http.Header, body []byte, key string) *openai.E
 		}
 		e = openai.NewError(status, openai.TypeForStatus(status), "", "", msg)
 	}
-	// Short strings (test keys, "none") would mangle ordinary words.
-	if len(key) >= 8 && strings.Contains(e.Message, key) {
-		e.Message = strings.ReplaceAll(e.Message, key, "[credential]")
-	}
+	e.Message = vendors.ScrubKey(e.Message, key)
 	if h != nil {
 		e.RetryAfter = retryAfter(h)
 		if e.RetryAfter == "" && status == http.StatusTooManyRequests {
