@@ -162,7 +162,7 @@ func (t sqlTx) insertRows(ctx context.Context, head string, width int, rows [][]
 				st.Close()
 			}
 			var err error
-			if st, err = t.tx.PrepareContext(ctx, valuesSQL(head, width, n)); err != nil {
+			if st, err = t.tx.PrepareContext(ctx, valuesSQL(head, width, n, false)); err != nil {
 				st = nil
 				return err
 			}
@@ -180,10 +180,11 @@ func (t sqlTx) insertRows(ctx context.Context, head string, width int, rows [][]
 	return nil
 }
 
-// valuesSQL is head followed by n groups of width anonymous placeholders.
-func valuesSQL(head string, width, n int) string {
+// valuesSQL is head followed by n groups of width placeholders: numbered
+// ($1, $2, … for PostgreSQL) or anonymous (? for SQLite, bound by position).
+func valuesSQL(head string, width, n int, numbered bool) string {
 	var b strings.Builder
-	b.Grow(len(head) + n*(width*3+4))
+	b.Grow(len(head) + n*(width*5+4))
 	b.WriteString(head)
 	for i := range n {
 		if i > 0 {
@@ -194,7 +195,12 @@ func valuesSQL(head string, width, n int) string {
 			if c > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteByte('?')
+			if numbered {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(i*width + c + 1))
+			} else {
+				b.WriteByte('?')
+			}
 		}
 		b.WriteByte(')')
 	}
@@ -250,20 +256,10 @@ func newPgTx(t pgx.Tx) pgTx {
 }
 
 func (t pgTx) insertRows(ctx context.Context, head string, width int, rows [][]any) error {
-	var q strings.Builder
-	q.WriteString(head)
-	q.WriteByte('(')
-	for c := range width {
-		if c > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteByte('$')
-		q.WriteString(strconv.Itoa(c + 1))
-	}
-	q.WriteByte(')')
+	q := valuesSQL(head, width, 1, true)
 	var b pgx.Batch
 	for _, r := range rows {
-		b.Queue(q.String(), r...)
+		b.Queue(q, r...)
 	}
 	return t.tx.SendBatch(ctx, &b).Close()
 }
