@@ -165,7 +165,15 @@ type Server struct {
 	// with every configured credential masked. Off by default: prompts
 	// are private.
 	LogBodies bool
+	// Engine serves HTTP: EngineLean (the default) or EngineNetHTTP.
+	Engine string
 }
+
+// HTTP engines for server.engine.
+const (
+	EngineLean    = "lean"     // internal/http1, handing rarities to net/http
+	EngineNetHTTP = "net/http" // net/http alone
+)
 
 // Defaults.
 const (

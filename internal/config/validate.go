@@ -87,6 +87,13 @@ func (c *Config) validate() error {
 	if c.Server.MaxInFlight < 0 {
 		return errors.New("server.max_in_flight: must be greater than 0")
 	}
+	switch c.Server.Engine {
+	case "":
+		c.Server.Engine = EngineLean
+	case EngineLean, EngineNetHTTP:
+	default:
+		return fmt.Errorf("server.engine: want %s or %s, got %q", EngineLean, EngineNetHTTP, c.Server.Engine)
+	}
 	if c.Server.ShutdownGrace == 0 {
 		c.Server.ShutdownGrace = DefaultShutdownGrace
 	}

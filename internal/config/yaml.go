@@ -389,8 +389,11 @@ func (d *yamlDecoder) duration(n *yaml.Node, path string) (time.Duration, error)
 
 func (d *yamlDecoder) server(n *yaml.Node) (Server, error) {
 	var s Server
-	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace", "max_in_flight", "log_bodies")
+	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace", "max_in_flight", "log_bodies", "engine")
 	if err != nil {
+		return s, err
+	}
+	if s.Engine, err = d.string(f["engine"], "server.engine"); err != nil {
 		return s, err
 	}
 	if b, err := d.bool(f["log_bodies"], "server.log_bodies"); err != nil {

@@ -303,6 +303,7 @@ func TestLoadErrors(t *testing.T) {
 		{"duration without unit", "vendors:\n" + ok + "server: {shutdown_grace: 30}",
 			[]string{"server.shutdown_grace: want a duration like 30s, got a number"}},
 		{"zero duration", "vendors:\n" + ok + "server: {shutdown_grace: 0s}", []string{"server.shutdown_grace: must be greater than 0"}},
+		{"unknown engine", "vendors:\n" + ok + "server: {engine: fasthttp}", []string{`server.engine: want lean or net/http, got "fasthttp"`}},
 		{"negative duration", "vendors:\n" + ok + "server: {shutdown_grace: -1s}", []string{"server.shutdown_grace: must be greater than 0"}},
 		{"bad listen", "listen: \"8082\"\nvendors:\n" + ok, []string{`config.yaml: listen: want host:port`}},
 	}

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/http1"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"go.uber.org/goleak"
@@ -61,19 +63,33 @@ func startGatewayWith(t testing.TB, srv *Server) *gateway {
 	t.Helper()
 	logs := &syncBuffer{}
 	srv.log = slog.New(slog.NewJSONHandler(logs, nil))
+	url, closeServer := serveHTTP(t, srv.Handler())
+	t.Cleanup(func() {
+		closeServer()
+		srv.Close()
+	})
+	return &gateway{URL: url + "/v1", srv: srv, logs: logs}
+}
+
+// serveHTTP serves h on a loopback port the way `genrouter serve` does:
+// through the lean HTTP/1.1 server, or net/http when GENROUTER_TEST_ENGINE
+// is net/http (CI runs the suite both ways).
+func serveHTTP(t testing.TB, h http.Handler) (url string, closeServer func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	return &gateway{URL: hs.URL + "/v1", srv: srv, logs: logs}
+	if os.Getenv("GENROUTER_TEST_ENGINE") == "net/http" {
+		hs := httptest.NewUnstartedServer(h)
+		hs.Listener.Close()
+		hs.Listener = ln
+		hs.Start()
+		return hs.URL, hs.Close
+	}
+	hs := &http1.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	go hs.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { hs.Close() }
 }
 
 func vendorOf(name, typ, baseURL string, keys []string, models ...string) config.Vendor {

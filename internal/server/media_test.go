@@ -731,25 +731,18 @@ func TestImagesTextAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
+	gwURL, closeServer := serveHTTP(t, srv.Handler())
 	t.Cleanup(func() {
-		hs.Close()
+		closeServer()
 		srv.Close()
 	})
 	body := imageURLPart(files.URL+"/cat.png", nil)
-	status, h, out := post(t, hs.URL+"/v1/images/text", body)
+	status, h, out := post(t, gwURL+"/v1/images/text", body)
 	assertOpenAIError(t, status, h, out, http.StatusUnauthorized, "")
 	if len(up.Requests()) != 0 || files.hitsOf("/cat.png") != 0 {
 		t.Errorf("an unauthenticated request reached the vendor or the image")
 	}
-	req, _ := http.NewRequest(http.MethodPost, hs.URL+"/v1/images/text", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, gwURL+"/v1/images/text", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

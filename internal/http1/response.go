@@ -1,0 +1,394 @@
+package http1
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// response is the http.ResponseWriter of the lean path. Body bytes are
+// held back (up to bufSize) until the handler flushes or returns, so a
+// short answer goes out in one write with a Content-Length; a longer or
+// flushed one is chunked, and flushed data reaches the socket at once.
+type response struct {
+	c           *conn
+	req         *http.Request
+	body        *body // the request body, when it has one
+	header      http.Header
+	status      int
+	wroteHeader bool
+	committed   bool // the head is written
+	chunked     bool
+	head        bool  // a HEAD request: no body goes out
+	cl          int64 // the declared Content-Length, or -1
+	written     int64
+	closeAfter  bool
+	done        bool
+	buf         []byte        // body held back before the head is written
+	bw          *bufio.Writer // lent from writers while the answer is being written
+}
+
+var errHandlerDone = errors.New("http: response used after the handler returned")
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.done || w.wroteHeader {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic("http: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		// Informational answers go out at once; the final one follows.
+		w.writeInformational(code)
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	if v := w.header.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			w.cl = n
+		} else {
+			w.header.Del("Content-Length")
+		}
+	}
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errHandlerDone
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if w.head {
+		return len(p), nil
+	}
+	if !w.committed {
+		if len(w.buf)+len(p) <= bufSize {
+			if w.buf == nil {
+				w.buf = make([]byte, 0, min(bufSize, max(512, 2*len(p))))
+			}
+			w.buf = append(w.buf, p...)
+			return len(p), nil
+		}
+		if err := w.commit(false); err != nil {
+			return 0, err
+		}
+	}
+	if err := w.writeBody(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w *response) WriteString(s string) (int, error) {
+	// The common small case stays copy-once; the rest goes through Write.
+	if !w.committed && !w.done && w.wroteHeader && bodyAllowed(w.status) && !w.head &&
+		w.cl < 0 && len(w.buf)+len(s) <= bufSize && len(s) > 0 {
+		if w.buf == nil {
+			w.buf = make([]byte, 0, min(bufSize, max(512, 2*len(s))))
+		}
+		w.buf = append(w.buf, s...)
+		w.written += int64(len(s))
+		return len(s), nil
+	}
+	return w.Write([]byte(s))
+}
+
+// Flush sends the head and everything written so far.
+func (w *response) Flush() { w.FlushError() }
+
+// FlushError is what http.ResponseController.Flush calls.
+func (w *response) FlushError() error {
+	if w.done {
+		return errHandlerDone
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		if err := w.commit(false); err != nil {
+			return err
+		}
+	}
+	return w.flushWriter()
+}
+
+// SetReadDeadline and SetWriteDeadline serve http.ResponseController.
+func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+
+// EnableFullDuplex: HTTP/1.1 here can always read the body while writing.
+func (w *response) EnableFullDuplex() error { return nil }
+
+func (w *response) writer() *bufio.Writer {
+	if w.bw == nil {
+		w.bw = w.c.srv.writers.Get().(*bufio.Writer)
+		w.bw.Reset(w.c.rwc)
+	}
+	return w.bw
+}
+
+// flushWriter sends what is buffered and gives the buffer back, so a
+// stream that waits between events holds none.
+func (w *response) flushWriter() error {
+	if w.bw == nil {
+		return nil
+	}
+	err := w.bw.Flush()
+	if err != nil {
+		w.closeAfter = true
+	}
+	w.bw.Reset(nil)
+	w.c.srv.writers.Put(w.bw)
+	w.bw = nil
+	return err
+}
+
+// commit writes the head. final means the handler has returned, so the
+// body held back is the whole body and its length is known.
+func (w *response) commit(final bool) error {
+	w.committed = true
+	h := w.header
+	trailers := false
+	if _, ok := h["Trailer"]; ok {
+		trailers = true
+	}
+	allowed := bodyAllowed(w.status)
+	switch {
+	case !allowed:
+		h.Del("Content-Length")
+		h.Del("Transfer-Encoding")
+	case w.cl >= 0:
+		h.Del("Transfer-Encoding")
+	case final && !trailers && !(w.head && w.written == 0):
+		w.cl = w.written
+		h.Del("Transfer-Encoding")
+	case w.head:
+		h.Del("Transfer-Encoding")
+	default:
+		w.chunked = true
+	}
+	if allowed && w.written > 0 && !w.head {
+		if _, ok := h["Content-Type"]; !ok {
+			h.Set("Content-Type", http.DetectContentType(w.buf))
+		}
+	}
+	if v, ok := h["Connection"]; ok {
+		for _, s := range v {
+			if strings.EqualFold(strings.TrimSpace(s), "close") {
+				w.closeAfter = true
+			}
+		}
+		delete(h, "Connection")
+	}
+	if w.req.Close || w.c.srv.closing.Load() || w.body != nil && w.body.unread() > maxDiscard {
+		w.closeAfter = true
+	}
+
+	bw := w.writer()
+	bw.WriteString(statusLine(w.status))
+	declared := h["Trailer"]
+	for k, vs := range h {
+		if k == "Content-Length" || k == "Transfer-Encoding" || k == "Date" ||
+			strings.HasPrefix(k, http.TrailerPrefix) || isDeclared(declared, k) ||
+			!httpguts.ValidHeaderFieldName(k) {
+			continue
+		}
+		for _, v := range vs {
+			writeField(bw, k, v)
+		}
+	}
+	bw.WriteString("Date: ")
+	bw.Write(w.c.srv.httpDate())
+	bw.WriteString("\r\n")
+	if w.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	} else if w.cl >= 0 && (allowed || w.status == http.StatusNotModified) && !(w.head && w.cl == 0 && w.written == 0) {
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), w.cl, 10))
+		bw.WriteString("\r\n")
+	}
+	if w.closeAfter {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+	if len(w.buf) > 0 {
+		buf := w.buf
+		w.buf = w.buf[:0]
+		return w.writeBody(buf)
+	}
+	return nil
+}
+
+func (w *response) writeBody(p []byte) error {
+	bw := w.writer()
+	if w.chunked {
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(p)), 16))
+		bw.WriteString("\r\n")
+		bw.Write(p)
+		_, err := bw.WriteString("\r\n")
+		return err
+	}
+	_, err := bw.Write(p)
+	return err
+}
+
+// finish completes the answer after the handler returned and reports
+// whether the connection is still fit for another request.
+func (w *response) finish() bool {
+	if w.done {
+		return false
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	var err error
+	if !w.committed {
+		err = w.commit(true)
+	}
+	if err == nil && w.chunked {
+		bw := w.writer()
+		bw.WriteString("0\r\n")
+		w.writeTrailers(bw)
+		_, err = bw.WriteString("\r\n")
+	}
+	if w.cl >= 0 && w.written < w.cl && !w.head {
+		w.closeAfter = true // the client waits for bytes that never come
+	}
+	if ferr := w.flushWriter(); err == nil {
+		err = ferr
+	}
+	w.done = true
+	w.buf = nil
+	return err == nil && !w.closeAfter
+}
+
+// release gives back the buffer after a panic.
+func (w *response) release() {
+	w.done = true
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		w.c.srv.writers.Put(w.bw)
+		w.bw = nil
+	}
+}
+
+func (w *response) writeTrailers(bw *bufio.Writer) {
+	for _, decl := range w.header["Trailer"] {
+		for _, k := range strings.Split(decl, ",") {
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			if !httpguts.ValidTrailerHeader(k) {
+				continue
+			}
+			for _, v := range w.header[k] {
+				writeField(bw, k, v)
+			}
+		}
+	}
+	for k, vs := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) {
+			for _, v := range vs {
+				writeField(bw, name, v)
+			}
+		}
+	}
+}
+
+func (w *response) writeInformational(code int) {
+	bw := w.writer()
+	bw.WriteString(statusLine(code))
+	for k, vs := range w.header {
+		if httpguts.ValidHeaderFieldName(k) {
+			for _, v := range vs {
+				writeField(bw, k, v)
+			}
+		}
+	}
+	bw.WriteString("\r\n")
+	w.flushWriter()
+}
+
+// writeField writes one header line; a CR or LF in a value becomes a space
+// (as in net/http) so no value can start a header of its own.
+func writeField(bw *bufio.Writer, k, v string) {
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' {
+				return ' '
+			}
+			return r
+		}, v)
+	}
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
+
+func isDeclared(declared []string, k string) bool {
+	for _, d := range declared {
+		for _, name := range strings.Split(d, ",") {
+			if http.CanonicalHeaderKey(strings.TrimSpace(name)) == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func bodyAllowed(status int) bool {
+	return !(status >= 100 && status <= 199) && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// statusLines are the common status lines, built once.
+var statusLines = func() map[int]string {
+	m := map[int]string{}
+	for code := 100; code < 600; code++ {
+		if t := http.StatusText(code); t != "" {
+			m[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + t + "\r\n"
+		}
+	}
+	return m
+}()
+
+func statusLine(code int) string {
+	if s, ok := statusLines[code]; ok {
+		return s
+	}
+	return "HTTP/1.1 " + strconv.Itoa(code) + " status code " + strconv.Itoa(code) + "\r\n"
+}
+
+// dateStamp is the Date header value for one second.
+type dateStamp struct {
+	sec int64
+	b   []byte
+}
+
+// httpDate is the Date header value, formatted once a second.
+func (s *Server) httpDate() []byte {
+	now := time.Now()
+	sec := now.Unix()
+	if d := s.date.Load(); d != nil && d.sec == sec {
+		return d.b
+	}
+	d := &dateStamp{sec: sec, b: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	s.date.Store(d)
+	return d.b
+}
