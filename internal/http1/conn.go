@@ -322,11 +322,28 @@ func (c *conn) serveOne(req *http.Request) (keep bool) {
 	if keep && b != nil {
 		keep = b.drain()
 	}
+	if !keep && b != nil && b.unread() > 0 {
+		c.closeWriteAndWait()
+	}
 	if keep {
 		keep = c.state.CompareAndSwap(stateActive, stateIdle)
 	}
 	return keep
 }
+
+// closeWriteAndWait ends a connection whose client is still sending a
+// body nobody will read. Closing at once would answer the client's next
+// segment with a reset that can destroy the response before it is read;
+// like net/http, send FIN, give the client a moment, then close.
+func (c *conn) closeWriteAndWait() {
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		time.Sleep(rstAvoidanceDelay)
+	}
+}
+
+// rstAvoidanceDelay is net/http's.
+const rstAvoidanceDelay = 500 * time.Millisecond
 
 // hangup is called by the watcher when the client closed or reset the
 // connection: the running request's context ends, as with net/http.

@@ -229,9 +229,9 @@ func (w *response) commit(final bool) error {
 		bw.WriteString("Connection: close\r\n")
 	}
 	bw.WriteString("\r\n")
-	if len(w.buf) > 0 {
-		buf := w.buf
-		w.buf = w.buf[:0]
+	buf := w.buf
+	w.buf = nil // from here on the body goes straight to the writer
+	if len(buf) > 0 {
 		return w.writeBody(buf)
 	}
 	return nil

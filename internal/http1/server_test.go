@@ -492,3 +492,21 @@ func TestBodyReads(t *testing.T) {
 		t.Errorf("echoed %d bytes, want %d", len(b), len(body))
 	}
 }
+
+// A handler that refuses a big upload without reading it: the client,
+// still sending, must get the answer rather than a reset.
+func TestEarlyAnswerToAnUpload(t *testing.T) {
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	}))
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Post("http://"+addr+"/", "text/plain", strings.NewReader(strings.Repeat("u", 4<<20)))
+	if err != nil {
+		t.Fatalf("the client saw %v instead of the answer", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}

@@ -135,16 +135,20 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 	if d == nil {
 		err = io.EOF
 	}
-	b := make([]byte, 0, 1024) // one event at a time, reused (and grown when needed)
 	pender, _ := st.(vendors.Pender)
 	for err == nil {
 		if bytes.Contains(d, []byte(`"usage":{`)) {
 			x.usage(d)
 		}
-		b = append(b[:0], "data: "...)
-		b = openai.AppendWithModel(b, d, asked)
-		b = append(b, "\n\n"...)
-		if _, werr := w.Write(b); werr != nil {
+		// Each event is built in a pooled buffer, given back before the
+		// wait for the next: a quiet stream holds none.
+		b := s.getEvent()
+		*b = append((*b)[:0], "data: "...)
+		*b = openai.AppendWithModel(*b, d, asked)
+		*b = append(*b, "\n\n"...)
+		_, werr := w.Write(*b)
+		s.putEvent(b)
+		if werr != nil {
 			x.clientGone = true
 			return nil
 		}
@@ -312,6 +316,21 @@ const bodyReadTimeout = 60 * time.Second
 func tooLarge(limit int64) *openai.Error {
 	return errorf(http.StatusRequestEntityTooLarge, "request_too_large", "",
 		"the request body is larger than the gateway's limit of %d bytes", limit)
+}
+
+// getEvent and putEvent lend the buffers streamed events are built in.
+func (s *Server) getEvent() *[]byte {
+	if b, ok := s.events.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 1024)
+	return &b
+}
+
+func (s *Server) putEvent(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		s.events.Put(b)
+	}
 }
 
 func (s *Server) getBuffer() *bytes.Buffer {

@@ -74,6 +74,7 @@ type Server struct {
 	opts     Options
 	circuits *route.Health // outlive reloads
 	buffers  sync.Pool     // request bodies
+	events   sync.Pool     // *[]byte: streamed events being written
 	// inFlight counts requests being served, for max_in_flight.
 	inFlight atomic.Int64
 	keys     *keyCache

@@ -261,11 +261,28 @@ func (t *Transport) get(ctx context.Context, key string) (*leanConn, bool, error
 		}
 	}
 	t.mu.Unlock()
-	conn, err := t.dialer.DialContext(ctx, "tcp", key)
+	conn, err := t.dial(ctx, key)
 	if err != nil {
 		return nil, false, err
 	}
 	return &leanConn{t: t, key: key, conn: conn, br: bufio.NewReaderSize(conn, 4096)}, false, nil
+}
+
+// dial connects in a goroutine of its own: dialing runs deep, and done on
+// the request's goroutine it would grow that stack for good, and a stream
+// keeps its goroutine (and stack) for as long as it lasts.
+func (t *Transport) dial(ctx context.Context, key string) (net.Conn, error) {
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := t.dialer.DialContext(ctx, "tcp", key)
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.conn, r.err
 }
 
 // put returns an idle connection to its pool, or closes it when the pool
@@ -381,6 +398,10 @@ func (c *leanConn) roundTrip(ctx context.Context, req *http.Request, wire []byte
 			return resp, nil
 		}
 		resp.Body = &leanBody{c: c, body: resp.Body, stop: stop, reuse: !resp.Close}
+		// The body points back at resp, and resp at the request: a stream
+		// would keep the whole outgoing request (headers, key, body reader)
+		// alive for as long as it runs. Only method and URL stay.
+		resp.Request = &http.Request{Method: req.Method, URL: req.URL, Host: req.Host}
 		return resp, nil
 	}
 }

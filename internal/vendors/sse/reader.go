@@ -30,7 +30,7 @@ type Reader struct {
 func NewReader(r io.Reader) *Reader {
 	// Small: most events fit, longer lines are assembled in r.line, and
 	// every open stream holds one of these while idle.
-	return &Reader{br: bufio.NewReaderSize(r, 4<<10)}
+	return &Reader{br: bufio.NewReaderSize(r, 1<<10)}
 }
 
 // Pending reports whether a whole further data event is already
