@@ -255,6 +255,12 @@ func (c *conn) parse(head []byte) (*http.Request, bool) {
 	if !hostSeen {
 		return nil, false
 	}
+	// As net/http: HTTP/1.0's "Pragma: no-cache" implies Cache-Control.
+	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := hdr["Cache-Control"]; !ok {
+			hdr["Cache-Control"] = []string{"no-cache"}
+		}
+	}
 	req := &http.Request{
 		Method:        method,
 		URL:           u,
