@@ -91,7 +91,8 @@ var (
 // case-insensitively (encoding/json would take it), or when set does.
 func fields(v gjson.Result, names []string, set func(k string, v gjson.Result) bool) bool {
 	ok := true
-	var seen keys
+	var buf [8]string // the usual object fits: one allocation, not one per growth
+	seen := keys{seen: buf[:0]}
 	v.ForEach(func(k, val gjson.Result) bool {
 		switch {
 		case !seen.first(k.Str):

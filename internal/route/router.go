@@ -297,16 +297,27 @@ func (r *Router) ObserveHeaders(c *Combination, h http.Header) {
 	if h == nil {
 		return
 	}
-	for _, kind := range [...]string{"requests", "tokens"} {
-		if h.Get("X-Ratelimit-Remaining-"+kind) != "0" {
+	// Canonical keys read straight from the map: this runs on every answer.
+	for _, kind := range [...]struct{ remaining, reset string }{
+		{"X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"},
+		{"X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"},
+	} {
+		if first(h[kind.remaining]) != "0" {
 			continue
 		}
-		d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-" + kind))
+		d, err := time.ParseDuration(first(h[kind.reset]))
 		if err != nil || d <= 0 {
 			d = r.cfg.Circuit.RateLimitCooldown
 		}
 		c.cred.coolDown(&r.cfg.Circuit, time.Now(), d, ReasonRateLimited, "vendor_rate_limited")
 	}
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // pick selects a candidate and claims its slots (half-open trials, local
