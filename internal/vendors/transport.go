@@ -265,8 +265,13 @@ func (t *Transport) get(ctx context.Context, key string) (*leanConn, bool, error
 	if err != nil {
 		return nil, false, err
 	}
-	return &leanConn{t: t, key: key, conn: conn, br: bufio.NewReaderSize(conn, 4096)}, false, nil
+	return &leanConn{t: t, key: key, conn: conn, br: bufio.NewReaderSize(conn, readBufSize)}, false, nil
 }
+
+// readBufSize is a connection's read buffer. Answers from plain-HTTP
+// vendors have short heads; longer bodies are read past the buffer, and an
+// open stream holds this buffer for as long as it runs.
+const readBufSize = 2 << 10
 
 // dial connects in a goroutine of its own: dialing runs deep, and done on
 // the request's goroutine it would grow that stack for good, and a stream
