@@ -49,6 +49,16 @@ type handedConn struct {
 	pool *sync.Pool
 }
 
+// CloseWrite lets net/http half-close a handed connection before it gives
+// up on a body it will not read (its closeWriteAndWait), as it does on a
+// connection of its own; the embedded net.Conn alone would hide the method.
+func (h *handedConn) CloseWrite() error {
+	if cw, ok := h.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (h *handedConn) Read(p []byte) (int, error) {
 	if h.br != nil {
 		if h.br.Buffered() > 0 {
@@ -145,18 +155,23 @@ func (c *conn) readHead() ([]byte, error) {
 			}
 			return buf[:i+4], nil
 		}
-		if len(buf) == br.Size() || bytes.Contains(buf, lflf) {
-			return nil, nil // too long for the lean path, or bare-LF lines
+		if len(buf) == br.Size() || bytes.Contains(buf, lflf) || bytes.Contains(buf, lfcrlf) {
+			// Too long for the lean path, or a blank line after a bare LF:
+			// net/http sees the end of the head there, so it answers now.
+			return nil, nil
 		}
 		if !deadline && c.srv.ReadHeaderTimeout > 0 {
 			deadline = true
 			c.rwc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
 		}
 		if _, err := br.Peek(len(buf) + 1); err != nil {
-			if len(buf) > 0 && !isTimeout(err) && err != io.EOF {
+			if err != io.EOF {
+				// Timed out (net/http too closes without an answer then; a
+				// handover would give a slow client a second ReadHeaderTimeout),
+				// or the connection broke.
 				return nil, err
 			}
-			return nil, nil // let net/http answer a truncated or slow head (408/400)
+			return nil, nil // let net/http answer a truncated head (400)
 		}
 	}
 }
@@ -164,6 +179,7 @@ func (c *conn) readHead() ([]byte, error) {
 var (
 	crlfcrlf = []byte("\r\n\r\n")
 	lflf     = []byte("\n\n")
+	lfcrlf   = []byte("\n\r\n") // with no CRLFCRLF before it, the LF is bare
 )
 
 func isTimeout(err error) bool {
@@ -234,13 +250,14 @@ func (c *conn) parse(head []byte) (*http.Request, bool) {
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te":
 			return nil, false
 		case "Connection":
-			for _, tok := range strings.Split(value, ",") {
-				switch strings.ToLower(strings.TrimSpace(tok)) {
-				case "close":
-					closeAfter = true
-				case "upgrade":
-					return nil, false
-				}
+			// Tokens as net/http reads them (only spaces and tabs around
+			// them), so both agree on whether the connection ends here.
+			v := []string{value}
+			if httpguts.HeaderValuesContainsToken(v, "upgrade") {
+				return nil, false
+			}
+			if httpguts.HeaderValuesContainsToken(v, "close") {
+				closeAfter = true
 			}
 		}
 		vs := hdr[key]
@@ -277,7 +294,9 @@ func (c *conn) parse(head []byte) (*http.Request, bool) {
 	if length == 0 {
 		req.Body = http.NoBody
 	} else {
-		req.Body = &body{c: c, left: length}
+		b := &body{c: c, left: length}
+		b.onWire.Store(length)
+		req.Body = b
 	}
 	return req, true
 }
@@ -321,15 +340,31 @@ func (c *conn) serveOne(req *http.Request) (keep bool) {
 				c.srv.logf("http1: panic serving %s: %v\n%s", c.remote, p, buf)
 			}
 			w.release()
+			if b != nil {
+				// A goroutine the handler started may be reading the body:
+				// closing wakes it, stop waits for it to let go of the buffer
+				// serve is about to return to the pool.
+				c.rwc.Close()
+				b.stop()
+			}
 		}
 	}()
 	c.srv.Handler.ServeHTTP(w, req)
 	keep = w.finish() && !req.Close && !c.srv.closing.Load() && !c.gone.Load()
-	if keep && b != nil {
-		keep = b.drain()
+	if w.deadlines {
+		// As net/http: a deadline the handler set ends with its request.
+		c.rwc.SetReadDeadline(time.Time{})
+		c.rwc.SetWriteDeadline(time.Time{})
 	}
-	if !keep && b != nil && b.unread() > 0 {
-		c.closeWriteAndWait()
+	if b != nil {
+		// Either way the body is done with: a Read from a goroutine the
+		// handler left behind fails, and can no longer reach the buffer
+		// (holding the next request, or back in the pool).
+		if keep {
+			keep = b.drain()
+		} else if b.stop() > 0 {
+			c.closeWriteAndWait()
+		}
 	}
 	if keep {
 		keep = c.state.CompareAndSwap(stateActive, stateIdle)
@@ -367,6 +402,10 @@ type body struct {
 	left   int64
 	closed bool
 	done   bool // the handler returned: the connection reads on
+
+	// onWire is left, for unread: a Read waiting for the client holds mu,
+	// and the answer (full duplex) must not wait for it.
+	onWire atomic.Int64
 }
 
 var errBodyDone = errors.New("http: invalid Read on closed Body")
@@ -385,6 +424,7 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	n, err := b.c.reader().Read(p)
 	b.left -= int64(n)
+	b.onWire.Store(b.left)
 	if b.left == 0 {
 		b.c.releaseReader()
 		if err == nil {
@@ -396,12 +436,18 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// unread is how much of the body is still on the wire.
-func (b *body) unread() int64 {
+// stop ends the body with its handler (when the connection will not carry
+// another request) and reports how much of it is still on the wire.
+func (b *body) stop() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.done = true
 	return b.left
 }
+
+// unread is how much of the body is still on the wire, without waiting
+// for a Read under way.
+func (b *body) unread() int64 { return b.onWire.Load() }
 
 func (b *body) Close() error {
 	b.mu.Lock()
@@ -428,5 +474,6 @@ func (b *body) drain() bool {
 	}
 	n, err := io.CopyN(io.Discard, b.c.reader(), b.left)
 	b.left -= n
+	b.onWire.Store(b.left)
 	return err == nil
 }

@@ -14,8 +14,8 @@ var errTooManyFiles = syscall.EMFILE
 // triggered, in one epoll set that reports only a peer's close or reset,
 // and that set is waited on through Go's own poller.
 type hangupWatcher struct {
-	epfd  int
-	file  *os.File // the epoll set, registered with Go's poller
+	file  *os.File        // the epoll set, registered with Go's poller
+	set   syscall.RawConn // the set's descriptor, for epoll_ctl
 	next  atomic.Uint64
 	mu    sync.Mutex
 	conns map[uint64]*conn
@@ -31,13 +31,14 @@ func newHangupWatcher() (*hangupWatcher, error) {
 		syscall.Close(epfd)
 		return nil, err
 	}
-	h := &hangupWatcher{epfd: epfd, file: os.NewFile(uintptr(epfd), "http1-hangups"),
+	h := &hangupWatcher{file: os.NewFile(uintptr(epfd), "http1-hangups"),
 		conns: map[uint64]*conn{}, done: make(chan struct{})}
 	rc, err := h.file.SyscallConn()
 	if err != nil {
 		h.file.Close()
 		return nil, err
 	}
+	h.set = rc
 	go h.run(rc)
 	return h, nil
 }
@@ -88,7 +89,7 @@ func (h *hangupWatcher) add(c *conn) bool {
 	err = rc.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR | -syscall.EPOLLET,
 			Fd: int32(uint32(c.token)), Pad: int32(uint32(c.token >> 32))}
-		cerr = syscall.EpollCtl(h.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		cerr = h.ctl(syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if err != nil || cerr != nil {
 		h.forget(c)
@@ -106,11 +107,25 @@ func (h *hangupWatcher) remove(c *conn) {
 	if sc, ok := c.rwc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			rc.Control(func(fd uintptr) {
-				syscall.EpollCtl(h.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+				h.ctl(syscall.EPOLL_CTL_DEL, int(fd), nil)
 			})
 		}
 	}
 	h.forget(c)
+}
+
+// ctl is epoll_ctl on the set, which is held open meanwhile: once the
+// watcher is closed it fails, rather than reaching whatever descriptor
+// has since taken the set's number (a connection accepted as the server
+// closes gets here late).
+func (h *hangupWatcher) ctl(op, fd int, ev *syscall.EpollEvent) error {
+	var err error
+	if cerr := h.set.Control(func(epfd uintptr) {
+		err = syscall.EpollCtl(int(epfd), op, fd, ev)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 func (h *hangupWatcher) forget(c *conn) {

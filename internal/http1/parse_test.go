@@ -22,6 +22,8 @@ func FuzzParse(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 01\r\n\r\nz",
 		"GET / HTTP/1.1\r\nHost: x\r\nX: \t a b \t\r\n\r\n",
 		"GET //x HTTP/1.1\r\nHost: [::1]:80\r\nConnection: keep-alive, Close\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\u00a0\r\n\r\n", // not OWS: no close for net/http
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: \u0085close\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -29,6 +29,7 @@ type response struct {
 	written     int64
 	closeAfter  bool
 	done        bool
+	deadlines   bool          // the handler set a read or write deadline
 	buf         []byte        // body held back before the head is written
 	bw          *bufio.Writer // lent from writers while the answer is being written
 }
@@ -87,6 +88,7 @@ func (w *response) Write(p []byte) (int, error) {
 			w.buf = append(w.buf, p...)
 			return len(p), nil
 		}
+		w.sniff(p)
 		if err := w.commit(false); err != nil {
 			return 0, err
 		}
@@ -131,8 +133,16 @@ func (w *response) FlushError() error {
 }
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+// Either one is undone when the request ends.
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.deadlines = true
+	return w.c.rwc.SetReadDeadline(t)
+}
+
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.deadlines = true
+	return w.c.rwc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex: HTTP/1.1 here can always read the body while writing.
 func (w *response) EnableFullDuplex() error { return nil }
@@ -143,6 +153,23 @@ func (w *response) writer() *bufio.Writer {
 		w.bw.Reset(w.c.rwc)
 	}
 	return w.bw
+}
+
+// sniffLen is how much of a body http.DetectContentType looks at.
+const sniffLen = 512
+
+// sniff sets the Content-Type the handler left out from the body's first
+// bytes, before a write too big to hold back sends the head: commit alone
+// would see only what was held back, possibly nothing.
+func (w *response) sniff(p []byte) {
+	if _, ok := w.header["Content-Type"]; ok || w.head || !bodyAllowed(w.status) {
+		return
+	}
+	data := w.buf
+	if len(data) < sniffLen {
+		data = append(data[:len(data):len(data)], p[:min(len(p), sniffLen-len(data))]...)
+	}
+	w.header.Set("Content-Type", http.DetectContentType(data))
 }
 
 // flushWriter sends what is buffered and gives the buffer back, so a
@@ -169,6 +196,15 @@ func (w *response) commit(final bool) error {
 	trailers := false
 	if _, ok := h["Trailer"]; ok {
 		trailers = true
+	} else if final {
+		// Trailers set with http.TrailerPrefix need a chunked body too
+		// (net/http looks for them when it writes the head).
+		for k := range h {
+			if strings.HasPrefix(k, http.TrailerPrefix) {
+				trailers = true
+				break
+			}
+		}
 	}
 	allowed := bodyAllowed(w.status)
 	switch {
@@ -269,7 +305,7 @@ func (w *response) finish() bool {
 		w.writeTrailers(bw)
 		_, err = bw.WriteString("\r\n")
 	}
-	if w.cl >= 0 && w.written < w.cl && !w.head {
+	if w.cl >= 0 && w.written < w.cl && !w.head && bodyAllowed(w.status) {
 		w.closeAfter = true // the client waits for bytes that never come
 	}
 	if ferr := w.flushWriter(); err == nil {
@@ -315,7 +351,8 @@ func (w *response) writeInformational(code int) {
 	bw := w.writer()
 	bw.WriteString(statusLine(code))
 	for k, vs := range w.header {
-		if httpguts.ValidHeaderFieldName(k) {
+		// As net/http: no framing fields, there is no body to frame.
+		if k != "Content-Length" && k != "Transfer-Encoding" && httpguts.ValidHeaderFieldName(k) {
 			for _, v := range vs {
 				writeField(bw, k, v)
 			}

@@ -118,16 +118,18 @@ func (s *Server) Serve(ln net.Listener) error {
 		if c == nil {
 			continue
 		}
-		s.wg.Add(1)
-		go func() {
+		go func() { // counted in wg by newConn
 			defer s.wg.Done()
 			c.serve()
 		}()
 	}
 }
 
-// newConn registers a connection, or hands it over at once when the lean
-// path cannot watch it for hang-ups (nil is returned then).
+// newConn registers a connection and counts it in wg, or hands it over at
+// once when the lean path cannot watch it for hang-ups (nil is returned
+// then). The count is taken under mu with the closing check, so that
+// Close and Shutdown, which set closing before they take mu, either see
+// the connection or wait for it.
 func (s *Server) newConn(rw net.Conn) *conn {
 	c := &conn{srv: s, rwc: rw, remote: rw.RemoteAddr().String()}
 	if s.hangups == nil || !s.hangups.add(c) {
@@ -142,6 +144,7 @@ func (s *Server) newConn(rw net.Conn) *conn {
 		return nil
 	}
 	s.conns[c] = struct{}{}
+	s.wg.Add(1)
 	s.mu.Unlock()
 	return c
 }
@@ -180,7 +183,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every listener and connection at once.
+// Close closes every listener and connection at once, and ends the running
+// requests' contexts (as net/http's Close does, through the connections'
+// failing reads), so that the wait for their handlers is short.
 func (s *Server) Close() error {
 	s.init()
 	s.closing.Store(true)
@@ -191,6 +196,7 @@ func (s *Server) Close() error {
 		c.rwc.Close()
 	}
 	s.mu.Unlock()
+	s.stopBase()
 	err := s.std.Close()
 	s.finish()
 	return err

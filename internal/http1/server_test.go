@@ -205,6 +205,29 @@ func TestFraming(t *testing.T) {
 				t.Errorf("status %d, body %q, header %v", resp.StatusCode, body, resp.Header)
 			}
 		}},
+		{"prefixed trailers follow a short body", "GET", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("data"))
+			w.Header().Set(http.TrailerPrefix+"X-Cost", "0.25")
+		}, func(t *testing.T, resp *http.Response, body string) {
+			if body != "data" || resp.Trailer.Get("X-Cost") != "0.25" {
+				t.Errorf("body %q, trailer %v, header %v", body, resp.Trailer, resp.Header)
+			}
+		}},
+		{"a long first write is sniffed", "GET", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("<html><body>" + big + "</body></html>"))
+		}, func(t *testing.T, resp *http.Response, body string) {
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || len(body) != len(big)+26 {
+				t.Errorf("type %q, body %d bytes", ct, len(body))
+			}
+		}},
+		{"304 with a length keeps the connection", "GET", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "10")
+			w.WriteHeader(http.StatusNotModified)
+		}, func(t *testing.T, resp *http.Response, body string) {
+			if resp.StatusCode != 304 || body != "" || resp.Close {
+				t.Errorf("status %d, body %q, close %v", resp.StatusCode, body, resp.Close)
+			}
+		}},
 		{"a value cannot add a header", "GET", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Echo", "a\r\nSet-Cookie: evil=1")
 			w.WriteHeader(http.StatusTeapot)
@@ -305,6 +328,7 @@ func TestHandoff(t *testing.T) {
 		{"expect continue", "POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", 200, "net/http POST /x hi"},
 		{"long head", "GET /x HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 5000) + "\r\n\r\n", 200, "net/http GET /x "},
 		{"bare LF", "GET /x HTTP/1.1\nHost: x\n\n", 200, "net/http GET /x "},
+		{"bare LF then blank CRLF", "GET /x HTTP/1.1\r\nHost: x\n\r\n", 200, "net/http GET /x "},
 		{"absolute target", "GET http://x/x HTTP/1.1\r\nHost: x\r\n\r\n", 200, "net/http GET /x "},
 		{"length and chunked", "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200, "net/http POST /x ok"},
 		{"two lengths", "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, ""},
@@ -335,6 +359,7 @@ func TestHandoff(t *testing.T) {
 				}
 				return
 			}
+			c.c.SetReadDeadline(time.Now().Add(2 * time.Second)) // at once, not after ReadHeaderTimeout
 			resp, body := c.read("GET")
 			if resp.StatusCode != tt.status || (tt.body != "" && body != tt.body) {
 				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, tt.status, tt.body)
@@ -401,6 +426,18 @@ func TestTimeouts(t *testing.T) {
 		c.send("GET / HTTP/1.1\r\nHost: x\r\n") // never finished
 		if !c.closed() {
 			t.Error("a half-sent head outlived ReadHeaderTimeout")
+		}
+	})
+	t.Run("no second timeout", func(t *testing.T) {
+		// A head late by half a timeout is not served: not by the lean
+		// path, and not by net/http after a handover either.
+		c := dial(t, addr)
+		c.send("GET / HTTP/1.1\r\n")
+		time.Sleep(150 * time.Millisecond)
+		io.WriteString(c.c, "Host: x\r\n\r\n") // may fail: the server has closed
+		c.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if b, err := c.br.ReadByte(); err == nil || isTimeout(err) {
+			t.Errorf("a head finished after ReadHeaderTimeout was answered (%q, %v)", b, err)
 		}
 	})
 }
@@ -508,5 +545,244 @@ func TestEarlyAnswerToAnUpload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+// A deadline a handler sets through http.ResponseController ends with its
+// request: the next one on the connection is not cut short by it.
+func TestHandlerDeadlinesEndWithTheRequest(t *testing.T) {
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/a" {
+			rc := http.NewResponseController(w)
+			rc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			rc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		}
+		io.WriteString(w, r.URL.Path)
+	}), func(s *Server) { s.IdleTimeout, s.ReadHeaderTimeout = 0, 0 })
+	c := dial(t, addr)
+	c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.read("GET"); body != "/a" {
+		t.Fatalf("got %q", body)
+	}
+	time.Sleep(150 * time.Millisecond)
+	c.send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body := c.read("GET"); body != "/b" {
+		t.Fatalf("got %q", body)
+	}
+}
+
+// Close ends the running requests' contexts, as net/http's does, rather
+// than waiting for handlers that wait for them.
+func TestCloseCancelsRequests(t *testing.T) {
+	started := make(chan struct{})
+	s, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	c := dial(t, addr)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	t0 := time.Now()
+	s.Close()
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("Close took %v: the handler's context was not cancelled", d)
+	}
+}
+
+// A connection accepted just as the server closes is either refused or
+// waited for: Close never returns while its goroutine is still to run.
+func TestCloseWaitsForAnAcceptedConnection(t *testing.T) {
+	s, _, _ := start(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	rw, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.init()           // as Serve has, or is doing
+	c := s.newConn(rw) // what Serve does between Accept and starting the goroutine
+	if c == nil {
+		t.Skip("no hang-up watcher here: connections are handed over")
+	}
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Error("Close returned before an accepted connection was served")
+	case <-time.After(200 * time.Millisecond):
+	}
+	go func() { // as in Serve
+		defer s.wg.Done()
+		c.serve()
+	}()
+	<-closed
+}
+
+// A body read from a goroutine the handler left behind fails; it must not
+// reach the connection's buffer once that is back in the pool (run with
+// -race).
+func TestBodyReadAfterTheHandler(t *testing.T) {
+	for _, path := range []string{"/close", "/panic"} {
+		t.Run(path, func(t *testing.T) {
+			read, got := make(chan struct{}), make(chan error, 1)
+			_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				go func() {
+					<-read
+					_, err := r.Body.Read(make([]byte, 8))
+					got <- err
+				}()
+				if r.URL.Path == "/panic" {
+					panic(http.ErrAbortHandler)
+				}
+			}))
+			c := dial(t, addr)
+			c.send("POST " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello")
+			if path == "/close" {
+				c.read("POST")
+			}
+			if !c.closed() {
+				t.Fatal("the connection stayed open")
+			}
+			time.Sleep(50 * time.Millisecond) // the server has put its buffer back
+			close(read)
+			if err := <-got; !errors.Is(err, errBodyDone) { // net/http's answer too
+				t.Errorf("a body read after the handler: %v, want %v", err, errBodyDone)
+			}
+		})
+	}
+}
+
+// An informational answer has no body, so it carries no framing fields
+// (net/http leaves them out too).
+func TestInformationalHasNoFraming(t *testing.T) {
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Write([]byte("hello"))
+	}))
+	c := dial(t, addr)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	hints, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hints.StatusCode != http.StatusEarlyHints || hints.Header.Get("Link") == "" || hints.Header["Content-Length"] != nil {
+		t.Errorf("103: %d %v", hints.StatusCode, hints.Header)
+	}
+	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "hello" {
+		t.Errorf("final answer %d %q", resp.StatusCode, body)
+	}
+}
+
+// net/http half-closes a handed connection the way it does its own.
+func TestHandedConnCloseWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	rw, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	var hc net.Conn = &handedConn{Conn: rw}
+	cw, ok := hc.(interface{ CloseWrite() error })
+	if !ok {
+		t.Fatal("a handed connection cannot be half-closed")
+	}
+	if err := cw.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the client read %v, want EOF", err)
+	}
+}
+
+// A closed watcher takes no connection, even when its descriptor's number
+// has gone to another epoll set since.
+func TestClosedWatcherTakesNoConnection(t *testing.T) {
+	old, err := newHangupWatcher()
+	if err != nil {
+		t.Skip(err)
+	}
+	old.close()
+	next, err := newHangupWatcher() // likely reuses the old set's number
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	rw, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	if old.add(&conn{rwc: rw}) {
+		t.Error("a closed watcher took a connection")
+	}
+}
+
+// EnableFullDuplex promises that a handler can answer while a goroutine of
+// its own waits for more of the body: the answer must not wait for it.
+func TestFullDuplex(t *testing.T) {
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		rc.EnableFullDuplex()
+		first, got := make(chan struct{}), make(chan []byte)
+		go func() {
+			b := make([]byte, 5)
+			io.ReadFull(r.Body, b)
+			close(first)
+			rest, _ := io.ReadAll(r.Body) // waits for the client
+			got <- append(b, rest...)
+		}()
+		<-first
+		time.Sleep(50 * time.Millisecond) // the reader is waiting now
+		io.WriteString(w, "ready\n")
+		rc.Flush()
+		fmt.Fprintf(w, "echo %s\n", <-got)
+	}))
+	c := dial(t, addr)
+	c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	c.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatalf("no answer while the body is still coming: %v", err)
+	}
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); line != "ready\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	c.send("world")
+	if line, err := br.ReadString('\n'); line != "echo helloworld\n" {
+		t.Fatalf("second line %q, %v", line, err)
 	}
 }
