@@ -317,7 +317,9 @@ func validMethod(m string) bool {
 // serveOne runs the handler for one parsed request and reports whether the
 // connection can carry another.
 func (c *conn) serveOne(req *http.Request) (keep bool) {
-	ctx, cancel := context.WithCancel(c.srv.base)
+	// Each request's context stands alone (no shared parent whose child
+	// registry every request would lock): hang-ups and Close end it.
+	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel.Store(&cancel)
 	if c.gone.Load() {
 		cancel()

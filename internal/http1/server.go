@@ -31,12 +31,10 @@ type Server struct {
 	MaxHeaderBytes    int           // for the connections handed to net/http
 	ErrorLog          *log.Logger   // panics and accept errors; nil logs nothing
 
-	once     sync.Once
-	std      *http.Server   // serves handed-over connections
-	handoff  *chanListener  // feeds std
-	hangups  *hangupWatcher // nil where the platform has none: then every connection goes to std
-	base     context.Context
-	stopBase context.CancelFunc
+	once    sync.Once
+	std     *http.Server   // serves handed-over connections
+	handoff *chanListener  // feeds std
+	hangups *hangupWatcher // nil where the platform has none: then every connection goes to std
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -58,7 +56,6 @@ const (
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		s.base, s.stopBase = context.WithCancel(context.Background())
 		s.readers.New = func() any { return bufio.NewReaderSize(nil, bufSize) }
 		s.writers.New = func() any { return bufio.NewWriterSize(nil, bufSize) }
 		s.listeners = map[net.Listener]struct{}{}
@@ -194,9 +191,9 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		c.state.Store(stateClosed)
 		c.rwc.Close()
+		c.hangup() // a request about to start sees it too
 	}
 	s.mu.Unlock()
-	s.stopBase()
 	err := s.std.Close()
 	s.finish()
 	return err
@@ -206,7 +203,6 @@ func (s *Server) Close() error {
 func (s *Server) finish() {
 	s.handoff.Close()
 	s.wg.Wait()
-	s.stopBase()
 	if s.hangups != nil {
 		s.hangups.close()
 	}
