@@ -28,6 +28,9 @@ const bufSize = 4 << 10
 // drained to keep the connection; more closes it, as net/http does.
 const maxDiscard = 256 << 10
 
+// drainTimeout bounds reading off such a body.
+const drainTimeout = 5 * time.Second
+
 // conn is one client connection on the lean path.
 type conn struct {
 	srv    *Server
@@ -362,10 +365,16 @@ func (c *conn) serveOne(req *http.Request) (keep bool) {
 		// Either way the body is done with: a Read from a goroutine the
 		// handler left behind fails, and can no longer reach the buffer
 		// (holding the next request, or back in the pool).
-		if keep {
+		switch {
+		case keep:
 			keep = b.drain()
-		} else if b.stop() > 0 {
-			c.closeWriteAndWait()
+		case !c.gone.Load() && b.unread() <= maxDiscard && b.drain():
+			// A short body left unread (an answer that refused it): read
+			// off, so closing resets nothing and needs no wait.
+		default:
+			if b.stop() > 0 {
+				c.closeWriteAndWait()
+			}
 		}
 	}
 	if keep {
@@ -470,10 +479,10 @@ func (b *body) drain() bool {
 	if b.left > maxDiscard {
 		return false
 	}
-	if d := b.c.srv.IdleTimeout; d > 0 {
-		b.c.rwc.SetReadDeadline(time.Now().Add(d))
-		defer b.c.rwc.SetReadDeadline(time.Time{})
-	}
+	// What is left must already be on its way: a client that stops
+	// sending does not hold the connection for long.
+	b.c.rwc.SetReadDeadline(time.Now().Add(drainTimeout))
+	defer b.c.rwc.SetReadDeadline(time.Time{})
 	n, err := io.CopyN(io.Discard, b.c.reader(), b.left)
 	b.left -= n
 	b.onWire.Store(b.left)

@@ -349,6 +349,9 @@ func (s *Server) boundedAs(h http.HandlerFunc, writeError func(http.ResponseWrit
 		defer s.stats.InFlight(-1)
 		if limit > 0 && n > int64(limit) {
 			w.Header().Set("Retry-After", "1")
+			// An overloaded gateway keeps no idle connection for the
+			// client: memory stays what max_in_flight implies.
+			w.Header().Set("Connection", "close")
 			writeError(w, errorf(http.StatusServiceUnavailable, "server_overloaded", "",
 				"the gateway is at its limit of %d requests in flight; retry shortly", limit))
 			return
