@@ -48,6 +48,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.TTFB, "ttfb", 0, "upstream time to first byte")
 	fs.IntVar(&o.IdleStreams, "idle-streams", 1000, "open streams in the idle scenario")
 	fs.DurationVar(&o.IdleHold, "idle-hold", 2*time.Second, "how long the idle streams are held")
+	fs.IntVar(&o.OverloadRequests, "overload-requests", 10000, "slow requests fired at once in the overload scenario")
+	fs.IntVar(&o.OverloadLimit, "overload-limit", 256, "max_in_flight of the overload scenario's gateway")
+	fs.DurationVar(&o.OverloadTTFB, "overload-ttfb", 2*time.Second, "how long the overload scenario's upstream takes to answer")
 	scen := fs.String("scenarios", strings.Join(bench.AllScenarios, ","), "comma-separated scenarios to run")
 	fs.StringVar(&o.Proxy, "proxy", "auto", "reverse proxy floor: auto (nginx if installed, else go), nginx, go or none")
 	fs.StringVar(&o.GatewayBin, "gateway-bin", "", "gateway binary to benchmark (default: this one)")
@@ -71,7 +74,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			"duration": func() { o.Duration = 0 }, "requests": func() { o.Requests = 0 }, "rounds": func() { o.Rounds = 0 },
 			"stream-concurrency": func() { o.StreamConcurrency = 0 }, "rate": func() { o.Rate = 0 },
 			"idle-streams": func() { o.IdleStreams = 0 }, "idle-hold": func() { o.IdleHold = 0 },
-			"concurrency": func() { *conc = "" },
+			"overload-requests": func() { o.OverloadRequests = 0 }, "overload-limit": func() { o.OverloadLimit = 0 },
+			"overload-ttfb": func() { o.OverloadTTFB = 0 },
+			"concurrency":   func() { *conc = "" },
 		} {
 			if !set[name] {
 				zero()

@@ -31,7 +31,7 @@ const (
 )
 
 // AllScenarios is every scenario, in running order.
-var AllScenarios = []string{ScenarioIdle, ScenarioSerial, ScenarioConcurrent, ScenarioStream, ScenarioOpen}
+var AllScenarios = []string{ScenarioIdle, ScenarioSerial, ScenarioConcurrent, ScenarioStream, ScenarioOpen, ScenarioOverload}
 
 // Options configure a benchmark run. Zero values take the defaults.
 type Options struct {
@@ -55,7 +55,10 @@ type Options struct {
 	TTFB              time.Duration
 	IdleStreams       int
 	IdleHold          time.Duration
-	Scenarios         []string // subset of AllScenarios; empty: all
+	OverloadRequests  int           // slow requests fired at once in the overload scenario
+	OverloadLimit     int           // the overload gateway's max_in_flight
+	OverloadTTFB      time.Duration // how slow the overload upstream answers
+	Scenarios         []string      // subset of AllScenarios; empty: all
 
 	// GatewayExpvar is a URL serving expvar JSON (memstats) for the
 	// gateway, for allocations per request. genrouter has none, so this
@@ -101,6 +104,9 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.OpenWorkers, 512, 64)
 	def(&o.Chunks, 20, 20)
 	def(&o.IdleStreams, 1000, 50)
+	def(&o.OverloadRequests, 10000, 200)
+	def(&o.OverloadLimit, 256, 20)
+	defDur(&o.OverloadTTFB, 2*time.Second, time.Second)
 	if len(o.Concurrency) == 0 {
 		o.Concurrency = []int{32}
 		if o.Quick {
@@ -335,6 +341,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			res.Results = append(res.Results, r.finish(sc, l))
 		}
 		rep.Scenarios = append(rep.Scenarios, res)
+	}
+	if slices.Contains(o.Scenarios, ScenarioOverload) {
+		pg.note("overload: %d slow requests at once against max_in_flight %d", o.OverloadRequests, o.OverloadLimit)
+		res, err := r.overload(ctx, tmp, cpuTarget, cpuLoad)
+		if err != nil {
+			return nil, err
+		}
+		rep.Overload = res
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

@@ -92,6 +92,13 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("idle %s: %+v", i.Target, i)
 		}
 	}
+	// Overload: at least max_in_flight requests served (more if some came
+	// late, after the first ones finished), the rest shed, none failed.
+	if ov := rep.Overload; ov == nil {
+		t.Error("no overload result")
+	} else if ov.Served < ov.Limit || ov.Shed == 0 || ov.Served+ov.Shed != ov.Requests || ov.Failed != 0 || ov.RSSPeakKiB <= 0 {
+		t.Errorf("overload: %+v", *ov)
+	}
 	for _, k := range []string{"go-proxy", "genrouter"} {
 		if rep.StartRSSKiB[k] <= 0 {
 			t.Errorf("no start RSS for %s", k)

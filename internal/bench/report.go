@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -21,6 +22,7 @@ type Report struct {
 	Notes       []string          `json:"notes,omitempty"`
 	StartRSSKiB map[string]int64  `json:"start_rss_kib"`
 	Idle        []IdleResult      `json:"idle,omitempty"`
+	Overload    *OverloadResult   `json:"overload,omitempty"`
 	Scenarios   []*ScenarioResult `json:"scenarios"`
 	Checks      []Check           `json:"checks"`
 }
@@ -301,6 +303,13 @@ func (r *Report) checks() {
 		add(fmt.Sprintf("%d idle streams: RSS per open stream", i.Streams), i.PerStreamKiB, i.Opened > 0, "<=", 30, "KiB", "")
 		add("idle RSS right after start", float64(i.RSSStartKiB)/1024, i.RSSStartKiB > 0, "<=", 30, "MiB", "")
 	}
+	if ov := r.Overload; ov != nil {
+		add(fmt.Sprintf("%d slow requests, max_in_flight %d: failed (not served, not shed)", ov.Requests, ov.Limit),
+			float64(ov.Failed), true, "<=", 0, "", ov.FirstError)
+		add(fmt.Sprintf("%d slow requests, max_in_flight %d: peak RSS", ov.Requests, ov.Limit),
+			float64(ov.RSSPeakKiB)/1024, ov.RSSPeakKiB > 0, "<=", math.Round(float64(ov.BoundKiB)/102.4)/10, "MiB",
+			fmt.Sprintf("bound: before + %d admitted x %d KiB + %d connections x %d KiB", ov.Limit, perAdmittedKiB, ov.Requests, perConnKiB))
+	}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -352,6 +361,19 @@ func (r *Report) WriteTable(w io.Writer) {
 			if i.FirstError != "" {
 				fmt.Fprintf(w, "  %s first error: %s\n", i.Target, i.FirstError)
 			}
+		}
+	}
+
+	if ov := r.Overload; ov != nil {
+		fmt.Fprintf(w, "\n== overload: %d requests at once, each on its own connection; upstream answers after %v; gateway max_in_flight %d, no usage log\n",
+			ov.Requests, time.Duration(ov.TTFBMS*float64(time.Millisecond)), ov.Limit)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "served\tshed 503\tfailed\tshed p50 ms\tshed p99 ms\tRSS before MiB\tRSS peak MiB\tbound MiB\t")
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", ov.Served, ov.Shed, ov.Failed, ov.ShedP50MS, ov.ShedP99MS,
+			float64(ov.RSSBeforeKiB)/1024, float64(ov.RSSPeakKiB)/1024, float64(ov.BoundKiB)/1024)
+		tw.Flush()
+		if ov.FirstError != "" {
+			fmt.Fprintf(w, "  first error: %s\n", ov.FirstError)
 		}
 	}
 

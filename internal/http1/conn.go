@@ -20,8 +20,13 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// bufSize is the size of the pooled read and write buffers; a request head
-// that does not fit is handed to net/http.
+// readBufSize is the pooled read buffer: a request head that does not fit
+// is handed to net/http. SDK heads are well under 1 KiB; every connection
+// waiting to be answered holds one of these.
+const readBufSize = 2 << 10
+
+// bufSize is the pooled write buffer, and how much of a body is held back
+// to be sent with a Content-Length.
 const bufSize = 4 << 10
 
 // maxDiscard is how much of a request body the handler left unread is

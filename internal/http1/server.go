@@ -5,7 +5,7 @@
 //
 // It is deliberately narrow. A request it does not fully understand — any
 // other protocol version, chunked or Expect bodies, upgrades, obsolete line
-// folding, a head over 4 KiB, anything malformed — is not refused but handed,
+// folding, a head over 2 KiB, anything malformed — is not refused but handed,
 // with the bytes already read, to a net/http.Server that owns the connection
 // from then on. So every rarity, and every error answer to a broken request,
 // is net/http's; the lean path only ever serves requests it parsed cleanly.
@@ -42,7 +42,7 @@ type Server struct {
 	closing   atomic.Bool
 	wg        sync.WaitGroup // connection goroutines and the std server
 
-	readers, writers sync.Pool // *bufio.Reader and *bufio.Writer of bufSize
+	readers, writers sync.Pool // *bufio.Reader of readBufSize, *bufio.Writer of bufSize
 	date             atomic.Pointer[dateStamp]
 }
 
@@ -56,7 +56,7 @@ const (
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		s.readers.New = func() any { return bufio.NewReaderSize(nil, bufSize) }
+		s.readers.New = func() any { return bufio.NewReaderSize(nil, readBufSize) }
 		s.writers.New = func() any { return bufio.NewWriterSize(nil, bufSize) }
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*conn]struct{}{}
