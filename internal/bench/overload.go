@@ -107,17 +107,18 @@ func (r *runner) overload(ctx context.Context, tmp string, cpuTarget, cpuLoad in
 	}
 	res.RSSBeforeKiB = gw.rssKiB()
 
-	done := make(chan struct{})
-	var peak int64
+	done, peakc := make(chan struct{}), make(chan int64)
 	go func() {
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
+		var peak int64
 		for {
 			if v := gw.rssKiB(); v > peak {
 				peak = v
 			}
 			select {
 			case <-done:
+				peakc <- peak
 				return
 			case <-t.C:
 			}
@@ -158,6 +159,7 @@ func (r *runner) overload(ctx context.Context, tmp string, cpuTarget, cpuLoad in
 	}
 	wg.Wait()
 	close(done)
+	peak := <-peakc
 	if v := gw.rssKiB(); v > peak {
 		peak = v
 	}
