@@ -686,23 +686,30 @@ func TestInformationalHasNoFraming(t *testing.T) {
 	}
 }
 
-// net/http half-closes a handed connection the way it does its own.
-func TestHandedConnCloseWrite(t *testing.T) {
+// socketPair is both ends of a loopback TCP connection, closed with the test.
+func socketPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	rw, err := ln.Accept()
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rw.Close()
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
+// net/http half-closes a handed connection the way it does its own.
+func TestHandedConnCloseWrite(t *testing.T) {
+	client, rw := socketPair(t)
 	var hc net.Conn = &handedConn{Conn: rw}
 	cw, ok := hc.(interface{ CloseWrite() error })
 	if !ok {
@@ -730,21 +737,7 @@ func TestClosedWatcherTakesNoConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer next.close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	rw, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rw.Close()
+	_, rw := socketPair(t)
 	if old.add(&conn{rwc: rw}) {
 		t.Error("a closed watcher took a connection")
 	}
