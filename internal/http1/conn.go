@@ -190,11 +190,6 @@ var (
 	lfcrlf   = []byte("\n\r\n") // with no CRLFCRLF before it, the LF is bare
 )
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // parse builds the request from its head, or reports false for anything
 // the lean path leaves to net/http. One string holds the whole head; the
 // method, target, header names and values are all slices of it.

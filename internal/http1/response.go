@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -240,10 +241,10 @@ func (w *response) commit(final bool) error {
 
 	bw := w.writer()
 	bw.WriteString(statusLine(w.status))
-	declared := h["Trailer"]
+	declared := trailerNames(h) // split once, not once per header
 	for k, vs := range h {
 		if k == "Content-Length" || k == "Transfer-Encoding" || k == "Date" ||
-			strings.HasPrefix(k, http.TrailerPrefix) || isDeclared(declared, k) ||
+			strings.HasPrefix(k, http.TrailerPrefix) || slices.Contains(declared, k) ||
 			!httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
@@ -327,15 +328,12 @@ func (w *response) release() {
 }
 
 func (w *response) writeTrailers(bw *bufio.Writer) {
-	for _, decl := range w.header["Trailer"] {
-		for _, k := range strings.Split(decl, ",") {
-			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
-			if !httpguts.ValidTrailerHeader(k) {
-				continue
-			}
-			for _, v := range w.header[k] {
-				writeField(bw, k, v)
-			}
+	for _, k := range trailerNames(w.header) {
+		if !httpguts.ValidTrailerHeader(k) {
+			continue
+		}
+		for _, v := range w.header[k] {
+			writeField(bw, k, v)
 		}
 	}
 	for k, vs := range w.header {
@@ -379,15 +377,15 @@ func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString("\r\n")
 }
 
-func isDeclared(declared []string, k string) bool {
-	for _, d := range declared {
+// trailerNames are the canonical names the Trailer header declares.
+func trailerNames(h http.Header) []string {
+	var names []string
+	for _, d := range h["Trailer"] {
 		for _, name := range strings.Split(d, ",") {
-			if http.CanonicalHeaderKey(strings.TrimSpace(name)) == k {
-				return true
-			}
+			names = append(names, http.CanonicalHeaderKey(strings.TrimSpace(name)))
 		}
 	}
-	return false
+	return names
 }
 
 func bodyAllowed(status int) bool {

@@ -779,3 +779,8 @@ func TestFullDuplex(t *testing.T) {
 		t.Fatalf("second line %q, %v", line, err)
 	}
 }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
