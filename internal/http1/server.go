@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/genrouter/genrouter/internal/rawsock"
 )
 
 // Server is the lean HTTP/1.1 server. Set the fields before Serve.
@@ -128,7 +130,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Close and Shutdown, which set closing before they take mu, either see
 // the connection or wait for it.
 func (s *Server) newConn(rw net.Conn) *conn {
-	c := &conn{srv: s, rwc: rw, remote: rw.RemoteAddr().String()}
+	c := &conn{srv: s, rwc: rawsock.Wrap(rw), remote: rw.RemoteAddr().String()}
 	if s.hangups == nil || !s.hangups.add(c) {
 		s.handoff.give(rw)
 		return nil

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/rawsock"
+
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -284,6 +286,9 @@ func (t *Transport) dial(ctx context.Context, key string) (net.Conn, error) {
 	ch := make(chan result, 1)
 	go func() {
 		c, err := t.dialer.DialContext(ctx, "tcp", key)
+		if err == nil {
+			c = rawsock.Wrap(c)
+		}
 		ch <- result{c, err}
 	}()
 	r := <-ch

@@ -1,0 +1,167 @@
+package rawsock
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// pair returns a wrapped client connection and the server's plain end of
+// the same loopback TCP connection.
+func pair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	w := Wrap(c)
+	t.Cleanup(func() { w.Close(); s.Close() })
+	return w, s
+}
+
+func TestWrapOnlyTakesTCP(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if Wrap(a) != a {
+		t.Fatal("a net.Pipe end was wrapped")
+	}
+	c, _ := pair(t)
+	if _, ok := c.(*Conn); !ok && runtime.GOOS == "linux" {
+		t.Fatalf("a TCP connection was not wrapped on linux: %T", c)
+	}
+}
+
+// A write larger than the socket buffers must block on the poller (not
+// spin, not return short) until a slow reader has taken everything, and
+// arrive intact and in order.
+func TestLargeWriteToASlowReader(t *testing.T) {
+	c, s := pair(t)
+	want := make([]byte, 8<<20)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		var buf bytes.Buffer
+		chunk := make([]byte, 64<<10)
+		for {
+			time.Sleep(100 * time.Microsecond)
+			n, err := s.Read(chunk)
+			buf.Write(chunk[:n])
+			if err != nil {
+				got <- buf.Bytes()
+				return
+			}
+		}
+	}()
+	n, err := c.Write(want)
+	if err != nil || n != len(want) {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(want))
+	}
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("reader got %d bytes, not the %d written (or not in order)", len(b), len(want))
+	}
+}
+
+func TestReadWaitsThenSeesEOF(t *testing.T) {
+	c, s := pair(t)
+	go func() {
+		time.Sleep(20 * time.Millisecond) // the read must park, not fail with EAGAIN
+		s.Write([]byte("hello"))
+		s.Close()
+	}()
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != "hello" {
+		t.Fatalf("ReadAll = %q, %v; want \"hello\", nil", b, err)
+	}
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after EOF = %d, %v", n, err)
+	}
+	if n, err := c.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty Read = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// Deadlines, closing and a reset peer give the errors net.Conn gives, so
+// the servers' and transports' checks (Timeout, net.ErrClosed) still work.
+func TestErrorsAreNetConnErrors(t *testing.T) {
+	c, s := pair(t)
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v; want a timeout", err)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "read" {
+		t.Fatalf("read error %#v; want a *net.OpError with Op read", err)
+	}
+
+	// The peer resets: writes fail (at once or on the next write).
+	s.(*net.TCPConn).SetLinger(0)
+	s.Close()
+	time.Sleep(20 * time.Millisecond)
+	var werr error
+	for range 10 {
+		if _, werr = c.Write([]byte("x")); werr != nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if werr == nil || !errors.As(werr, &oe) || oe.Op != "write" {
+		t.Fatalf("write to a reset peer: %v; want a *net.OpError with Op write", werr)
+	}
+
+	c.Close()
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after Close: %v; want net.ErrClosed", err)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after Close: %v; want net.ErrClosed", err)
+	}
+}
+
+// Close from another goroutine unblocks a parked Read, as net.Conn does.
+func TestCloseUnblocksRead(t *testing.T) {
+	c, _ := pair(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("parked read ended with %v; want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock a parked Read")
+	}
+}
