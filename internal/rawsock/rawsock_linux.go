@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -22,6 +23,21 @@ import (
 type Conn struct {
 	*net.TCPConn
 	rc syscall.RawConn
+
+	// One op each way, made once: a closure per call would be an
+	// allocation per read and per write. The mutexes only order callers
+	// that share the connection; the descriptor serializes them anyway.
+	rmu, wmu sync.Mutex
+	r, w     op
+}
+
+// op is one read or write in progress; do is its callback for RawConn,
+// bound once.
+type op struct {
+	p     []byte
+	n     int
+	errno syscall.Errno
+	do    func(fd uintptr) bool
 }
 
 // Wrap returns c with raw reads and writes when c is a TCP connection,
@@ -35,63 +51,85 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &Conn{TCPConn: tc, rc: rc}
+	rw := &Conn{TCPConn: tc, rc: rc}
+	rw.r.do, rw.w.do = rw.r.read, rw.w.write
+	return rw
+}
+
+// read makes one read; false (EAGAIN) has RawConn wait for readiness.
+func (o *op) read(fd uintptr) bool {
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		o.n, o.errno = int(n), e
+		return true
+	}
+}
+
+// write writes until o.p is done, an error, or EAGAIN (false: wait for
+// room, then come back for the rest).
+func (o *op) write(fd uintptr) bool {
+	for o.n < len(o.p) {
+		n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n))
+		switch e {
+		case 0:
+			o.n += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.errno = e
+			return true
+		}
+	}
+	return true
 }
 
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n uintptr
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, errno = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN
-			}
-		}
-	})
-	if err != nil {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	o := &c.r
+	o.p, o.n, o.errno = p, 0, 0
+	err := c.rc.Read(o.do)
+	n, errno := o.n, o.errno
+	o.p = nil // do not pin the caller's buffer
+	switch {
+	case err != nil:
 		return 0, c.opError("read", err)
-	}
-	if errno != 0 {
+	case errno != 0:
 		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	}
-	if n == 0 {
+	case n == 0:
 		return 0, io.EOF
 	}
-	return int(n), nil
+	return n, nil
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
-	var done int
-	var errno syscall.Errno
-	for done < len(p) {
-		err := c.rc.Write(func(fd uintptr) bool {
-			for done < len(p) {
-				n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[done])), uintptr(len(p)-done))
-				switch e {
-				case 0:
-					done += int(n)
-				case syscall.EINTR:
-				case syscall.EAGAIN:
-					return false
-				default:
-					errno = e
-					return true
-				}
-			}
-			return true
-		})
-		if err != nil {
-			return done, c.opError("write", err)
-		}
-		if errno != 0 {
-			return done, c.opError("write", os.NewSyscallError("write", errno))
-		}
+	if len(p) == 0 {
+		return 0, nil
 	}
-	return done, nil
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	o := &c.w
+	o.p, o.n, o.errno = p, 0, 0
+	err := c.rc.Write(o.do)
+	n, errno := o.n, o.errno
+	o.p = nil
+	switch {
+	case err != nil:
+		return n, c.opError("write", err)
+	case errno != 0:
+		return n, c.opError("write", os.NewSyscallError("write", errno))
+	}
+	return n, nil
 }
 
 // opError shapes an error as net.Conn's own methods do, so callers that

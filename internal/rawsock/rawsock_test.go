@@ -165,3 +165,30 @@ func TestCloseUnblocksRead(t *testing.T) {
 		t.Fatal("Close did not unblock a parked Read")
 	}
 }
+
+// Reads and writes cost no allocation: they run twice per proxied
+// request on each side.
+func TestNoAllocationPerCall(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("raw calls are used on linux only")
+	}
+	c, s := pair(t)
+	msg, buf := []byte("ping"), make([]byte, 16)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, buf[:len(msg)]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf[:len(msg)]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per write+read round; want 0", allocs)
+	}
+}
