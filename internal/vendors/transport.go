@@ -392,12 +392,9 @@ func (c *leanConn) roundTrip(ctx context.Context, req *http.Request, wire []byte
 		return fail(err, true)
 	}
 	for {
-		resp, ok := readHead(c.br, req)
-		if !ok {
-			var err error
-			if resp, err = http.ReadResponse(c.br, req); err != nil {
-				return fail(err, false)
-			}
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			return fail(err, false)
 		}
 		// 1xx answers other than 101 come before the real one.
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
