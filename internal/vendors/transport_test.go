@@ -106,7 +106,9 @@ func TestLeanTransportReusesOneConnection(t *testing.T) {
 // the end was already received.
 func TestLeanTransportKeepsConnectionAfterEarlyClose(t *testing.T) {
 	srv, conns := connCounter(t, func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "data: {}\n\ndata: [DONE]\n\n")
+		io.WriteString(w, "data: {}\n\n")
+		w.(http.Flusher).Flush() // chunked from here on
+		io.WriteString(w, "data: [DONE]\n\n")
 	})
 	tr := NewTransport()
 	defer tr.CloseIdleConnections()
