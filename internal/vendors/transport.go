@@ -63,7 +63,7 @@ func NewTransportWith(connect time.Duration) *Transport {
 	return &Transport{
 		std: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           d.DialContext,
+			DialContext:           rawDialer(d),
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          1024,
 			MaxIdleConnsPerHost:   512,
@@ -293,6 +293,18 @@ func (t *Transport) dial(ctx context.Context, key string) (net.Conn, error) {
 	}()
 	r := <-ch
 	return r.conn, r.err
+}
+
+// rawDialer dials as d does and gives the connection raw reads and writes
+// (TLS runs over them unchanged).
+func rawDialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return rawsock.Wrap(c), nil
+	}
 }
 
 // put returns an idle connection to its pool, or closes it when the pool

@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/rawsock"
 	"go.uber.org/goleak"
 )
 
@@ -373,5 +375,50 @@ func TestLeanTransportLargeBody(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// HTTPS vendors go through the standard transport, over sockets with raw
+// reads and writes: TLS and HTTP/2 run over them unchanged, streams
+// included.
+func TestStandardPathOverRawSockets(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "data: %d %s %s\n\n", i, r.Proto, b)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	tr := NewTransport()
+	defer tr.CloseIdleConnections()
+	tr.std.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	tr.std.Proxy = nil
+	dial := tr.std.DialContext
+	var raw atomic.Bool
+	tr.std.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		_, ok := c.(*rawsock.Conn)
+		raw.Store(ok)
+		return c, err
+	}
+	c := &http.Client{Transport: tr}
+	for i := range 3 {
+		resp := post(t, c, context.Background(), srv.URL+"/v1/chat", fmt.Sprintf(`{"n":%d}`, i))
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("data: 0 HTTP/2.0 {\"n\":%d}\n\ndata: 1 HTTP/2.0 {\"n\":%[1]d}\n\ndata: 2 HTTP/2.0 {\"n\":%[1]d}\n\n", i)
+		if resp.Proto != "HTTP/2.0" || string(got) != want {
+			t.Fatalf("request %d: %s %q, want HTTP/2.0 %q", i, resp.Proto, got, want)
+		}
+	}
+	if !raw.Load() && runtime.GOOS == "linux" {
+		t.Error("the standard path did not dial a raw socket")
 	}
 }
