@@ -7,9 +7,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Conn is a TCP connection whose Read and Write enter the kernel with
@@ -19,7 +16,11 @@ import (
 // CPU that is two more context switches per request, paid in latency.
 // The socket is non-blocking, so the raw call returns at once (EAGAIN
 // parks the goroutine on the poller as usual) and never holds its P
-// for more than the copy into or out of the socket buffer.
+// for more than the copy into or out of the socket buffer. (Calling
+// File on the connection would make the socket blocking: nothing here
+// does.) Race-detector builds make the same calls the normal way
+// (sys_race.go), since the detector learns its happens-before edges
+// between socket writes and reads there.
 type Conn struct {
 	*net.TCPConn
 	rc syscall.RawConn
@@ -59,14 +60,14 @@ func Wrap(c net.Conn) net.Conn {
 // read makes one read; false (EAGAIN) has RawConn wait for readiness.
 func (o *op) read(fd uintptr) bool {
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)))
+		n, e := sysRead(fd, o.p)
 		switch e {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		}
-		o.n, o.errno = int(n), e
+		o.n, o.errno = n, e
 		return true
 	}
 }
@@ -75,10 +76,14 @@ func (o *op) read(fd uintptr) bool {
 // room, then come back for the rest).
 func (o *op) write(fd uintptr) bool {
 	for o.n < len(o.p) {
-		n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n))
+		n, e := sysWrite(fd, o.p[o.n:])
 		switch e {
 		case 0:
-			o.n += int(n)
+			if n == 0 { // a socket never does this; do not spin on it
+				o.errno = syscall.EIO
+				return true
+			}
+			o.n += n
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
@@ -90,8 +95,14 @@ func (o *op) write(fd uintptr) bool {
 	return true
 }
 
+// nop lets an empty Read or Write still report a closed connection.
+func nop(uintptr) bool { return true }
+
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
+		if err := c.rc.Read(nop); err != nil {
+			return 0, c.opError("read", err)
+		}
 		return 0, nil
 	}
 	c.rmu.Lock()
@@ -114,6 +125,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
+		if err := c.rc.Write(nop); err != nil {
+			return 0, c.opError("write", err)
+		}
 		return 0, nil
 	}
 	c.wmu.Lock()
