@@ -29,9 +29,9 @@ import (
 // standard transport.
 type Transport struct {
 	std         *http.Transport
-	dialer      *net.Dialer
-	maxIdle     int           // idle connections kept per host
-	idleTimeout time.Duration // an idle connection older than this is closed, not reused
+	dialConn    func(ctx context.Context, network, addr string) (net.Conn, error) // raw sockets (rawDialer)
+	maxIdle     int                                                               // idle connections kept per host
+	idleTimeout time.Duration                                                     // an idle connection older than this is closed, not reused
 
 	mu    sync.Mutex
 	hosts map[string]*hostPool
@@ -59,11 +59,11 @@ func NewTransport() *Transport { return NewTransportWith(10 * time.Second) }
 // NewTransportWith is NewTransport with a given connect (and TLS handshake)
 // timeout.
 func NewTransportWith(connect time.Duration) *Transport {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	dial := rawDialer(&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second})
 	return &Transport{
 		std: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           rawDialer(d),
+			DialContext:           dial,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          1024,
 			MaxIdleConnsPerHost:   512,
@@ -71,7 +71,7 @@ func NewTransportWith(connect time.Duration) *Transport {
 			TLSHandshakeTimeout:   connect,
 			ExpectContinueTimeout: time.Second,
 		},
-		dialer:      d,
+		dialConn:    dial,
 		maxIdle:     512,
 		idleTimeout: 90 * time.Second,
 		hosts:       map[string]*hostPool{},
@@ -285,18 +285,16 @@ func (t *Transport) dial(ctx context.Context, key string) (net.Conn, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		c, err := t.dialer.DialContext(ctx, "tcp", key)
-		if err == nil {
-			c = rawsock.Wrap(c)
-		}
+		c, err := t.dialConn(ctx, "tcp", key)
 		ch <- result{c, err}
 	}()
 	r := <-ch
 	return r.conn, r.err
 }
 
-// rawDialer dials as d does and gives the connection raw reads and writes
-// (TLS runs over them unchanged).
+// rawDialer dials as d does and gives the connection raw reads and writes;
+// both the lean pool and the standard transport (TLS runs over them
+// unchanged) dial through it.
 func rawDialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
