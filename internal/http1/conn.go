@@ -91,6 +91,13 @@ func (c *conn) reader() *bufio.Reader {
 // so a connection waiting on a long answer keeps no buffer.
 func (c *conn) releaseReader() {
 	if c.br != nil && c.br.Buffered() == 0 {
+		c.putReader()
+	}
+}
+
+// putReader returns the read buffer to the pool, whatever it holds.
+func (c *conn) putReader() {
+	if c.br != nil {
 		c.br.Reset(nil)
 		c.srv.readers.Put(c.br)
 		c.br = nil
@@ -100,18 +107,14 @@ func (c *conn) releaseReader() {
 func (c *conn) serve() {
 	handed := false
 	defer func() {
+		if handed {
+			return // already let go of below
+		}
 		c.srv.hangups.remove(c)
 		c.srv.forget(c)
-		if handed {
-			return
-		}
 		c.state.Store(stateClosed)
 		c.rwc.Close()
-		if c.br != nil {
-			c.br.Reset(nil)
-			c.srv.readers.Put(c.br)
-			c.br = nil
-		}
+		c.putReader()
 	}()
 	for {
 		head, err := c.readHead()

@@ -83,10 +83,7 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	if !w.committed {
 		if len(w.buf)+len(p) <= bufSize {
-			if w.buf == nil {
-				w.buf = make([]byte, 0, min(bufSize, max(512, 2*len(p))))
-			}
-			w.buf = append(w.buf, p...)
+			holdBack(w, p)
 			return len(p), nil
 		}
 		w.sniff(p)
@@ -104,14 +101,20 @@ func (w *response) WriteString(s string) (int, error) {
 	// The common small case stays copy-once; the rest goes through Write.
 	if !w.committed && !w.done && w.wroteHeader && bodyAllowed(w.status) && !w.head &&
 		w.cl < 0 && len(w.buf)+len(s) <= bufSize && len(s) > 0 {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, min(bufSize, max(512, 2*len(s))))
-		}
-		w.buf = append(w.buf, s...)
+		holdBack(w, s)
 		w.written += int64(len(s))
 		return len(s), nil
 	}
 	return w.Write([]byte(s))
+}
+
+// holdBack appends to the body held back before the head is written; the
+// buffer is sized on first use.
+func holdBack[T string | []byte](w *response, p T) {
+	if w.buf == nil {
+		w.buf = make([]byte, 0, min(bufSize, max(512, 2*len(p))))
+	}
+	w.buf = append(w.buf, p...)
 }
 
 // Flush sends the head and everything written so far.
@@ -183,10 +186,17 @@ func (w *response) flushWriter() error {
 	if err != nil {
 		w.closeAfter = true
 	}
-	w.bw.Reset(nil)
-	w.c.srv.writers.Put(w.bw)
-	w.bw = nil
+	w.putWriter()
 	return err
+}
+
+// putWriter returns the write buffer to the pool, whatever it holds.
+func (w *response) putWriter() {
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		w.c.srv.writers.Put(w.bw)
+		w.bw = nil
+	}
 }
 
 // commit writes the head. final means the handler has returned, so the
@@ -320,11 +330,7 @@ func (w *response) finish() bool {
 // release gives back the buffer after a panic.
 func (w *response) release() {
 	w.done = true
-	if w.bw != nil {
-		w.bw.Reset(nil)
-		w.c.srv.writers.Put(w.bw)
-		w.bw = nil
-	}
+	w.putWriter()
 }
 
 func (w *response) writeTrailers(bw *bufio.Writer) {
