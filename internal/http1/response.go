@@ -238,10 +238,9 @@ func (w *response) commit(final bool) error {
 		}
 	}
 	if v, ok := h["Connection"]; ok {
-		for _, s := range v {
-			if strings.EqualFold(strings.TrimSpace(s), "close") {
-				w.closeAfter = true
-			}
+		// Tokens, as parse reads the client's (and net/http a handler's).
+		if httpguts.HeaderValuesContainsToken(v, "close") {
+			w.closeAfter = true
 		}
 		delete(h, "Connection")
 	}

@@ -784,3 +784,21 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// A handler's Connection header is read as tokens, as net/http reads it:
+// "close" among others still closes the connection after the answer.
+func TestHandlerConnectionCloseToken(t *testing.T) {
+	_, addr, _ := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "keep-alive, close")
+		io.WriteString(w, "bye")
+	}))
+	c := dial(t, addr)
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := c.read(http.MethodGet)
+	if body != "bye" || !resp.Close {
+		t.Fatalf("answer %q, close %v; want \"bye\" announcing close", body, resp.Close)
+	}
+	if !c.closed() {
+		t.Fatal("the connection stayed open after a handler's \"keep-alive, close\"")
+	}
+}
