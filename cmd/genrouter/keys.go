@@ -93,7 +93,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "genrouter keys create: --name is required")
 			return 2
 		}
-		p := store.KeyParams{Name: *name, AllowedModels: split(*models), AllowedVendors: split(*vendorsFlag),
+		p := store.KeyParams{Name: *name, AllowedModels: splitList(*models), AllowedVendors: splitList(*vendorsFlag),
 			RPM: *rpm, TPM: *tpm, MaxParallel: *par, BudgetDaily: *daily, BudgetMonthly: *monthly}
 		if *expires > 0 {
 			t := time.Now().Add(*expires).UTC()
@@ -101,7 +101,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		if *meta != "" {
 			p.Metadata = map[string]string{}
-			for _, kv := range split(*meta) {
+			for _, kv := range splitList(*meta) {
 				k, v, _ := strings.Cut(kv, "=")
 				p.Metadata[k] = v
 			}
@@ -162,14 +162,4 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
-}
-
-func split(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
