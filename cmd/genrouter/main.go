@@ -85,7 +85,18 @@ func (c *configFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.models, "models", "", "legacy models.json (with --credentials)")
 }
 
+// load reads the config, then lets the environment fill the fleet
+// settings it left empty (config.ApplyEnv).
 func (c *configFlags) load() (*config.Config, error) {
+	cfg, err := c.read()
+	if err != nil {
+		return nil, err
+	}
+	cfg.ApplyEnv(os.LookupEnv)
+	return cfg, nil
+}
+
+func (c *configFlags) read() (*config.Config, error) {
 	switch {
 	case c.path != "" && (c.credentials != "" || c.models != ""):
 		return nil, errors.New("use either --config or --credentials/--models, not both")
@@ -132,7 +143,6 @@ func serve(args []string, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	cfg.ApplyEnv(os.LookupEnv)
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "warning", w)
 	}
@@ -147,7 +157,6 @@ func serve(args []string, stderr io.Writer) int {
 			return err
 		}
 		next.Listen = cfg.Listen // the socket stays; a new address needs a restart
-		next.ApplyEnv(os.LookupEnv)
 		if err := srv.Load(next); err != nil {
 			log.Error("config reload refused; the old config keeps serving", "error", err)
 			return err
