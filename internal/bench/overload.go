@@ -126,7 +126,7 @@ func (r *runner) overload(ctx context.Context, tmp string, cpuTarget, cpuLoad in
 	}()
 	var (
 		mu   sync.Mutex
-		shed []float64
+		shed []time.Duration
 		wg   sync.WaitGroup
 	)
 	for range o.OverloadRequests {
@@ -135,7 +135,7 @@ func (r *runner) overload(ctx context.Context, tmp string, cpuTarget, cpuLoad in
 			defer wg.Done()
 			start := time.Now()
 			code, err := post()
-			d := ms(time.Since(start))
+			d := time.Since(start)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -166,14 +166,6 @@ func (r *runner) overload(ctx context.Context, tmp string, cpuTarget, cpuLoad in
 	res.RSSPeakKiB = peak
 	res.BoundKiB = res.RSSBeforeKiB + int64(o.OverloadLimit)*perAdmittedKiB + int64(o.OverloadRequests)*perConnKiB
 	slices.Sort(shed)
-	res.ShedP50MS, res.ShedP99MS = quantile(shed, 0.5), quantile(shed, 0.99)
+	res.ShedP50MS, res.ShedP99MS = ms(percentile(shed, 50)), ms(percentile(shed, 99))
 	return res, nil
-}
-
-// quantile of sorted values, 0 when there are none.
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
