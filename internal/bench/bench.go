@@ -514,17 +514,9 @@ func (r *runner) round(ctx context.Context, sc scenario, l *leg, round, rounds i
 	} else {
 		l.mOK = false
 	}
-	a := &l.res
-	a.lat = append(a.lat, res.lat...)
-	a.ttfb = append(a.ttfb, res.ttfb...)
-	a.ok += res.ok
-	a.errs += res.errs
-	a.incomplete += res.incomplete
-	a.missed += res.missed
-	a.elapsed += res.elapsed
-	if a.firstErr == nil {
-		a.firstErr = res.firstErr
-	}
+	l.res.add(&res.sample)
+	l.res.missed += res.missed
+	l.res.elapsed += res.elapsed
 	r.pg.end(fmt.Sprintf("%d ok, %d err, %d incomplete, %.0f req/s, p50 %.3f ms",
 		res.ok, res.errs, res.incomplete, float64(res.ok)/res.elapsed.Seconds(), ms(percentileOf(res.lat, 50))))
 }

@@ -199,27 +199,29 @@ func (s *sample) record(lat, ttfb time.Duration, err error, stream bool) {
 	}
 }
 
+// add appends o's samples and counts to s.
+func (s *sample) add(o *sample) {
+	s.lat = append(s.lat, o.lat...)
+	s.ttfb = append(s.ttfb, o.ttfb...)
+	s.ok += o.ok
+	s.errs += o.errs
+	s.incomplete += o.incomplete
+	if s.firstErr == nil {
+		s.firstErr = o.firstErr
+	}
+}
+
 // runResult is one scenario run against one target.
 type runResult struct {
-	lat, ttfb  []time.Duration
-	ok, errs   int
-	incomplete int
-	missed     int // open loop: requests never sent because the run overran
-	firstErr   error
-	elapsed    time.Duration
+	sample
+	missed  int // open loop: requests never sent because the run overran
+	elapsed time.Duration
 }
 
 func merge(ss []*sample, elapsed time.Duration) *runResult {
 	r := &runResult{elapsed: elapsed}
 	for _, s := range ss {
-		r.lat = append(r.lat, s.lat...)
-		r.ttfb = append(r.ttfb, s.ttfb...)
-		r.ok += s.ok
-		r.errs += s.errs
-		r.incomplete += s.incomplete
-		if r.firstErr == nil {
-			r.firstErr = s.firstErr
-		}
+		r.add(s)
 	}
 	return r
 }
