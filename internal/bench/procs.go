@@ -104,8 +104,13 @@ func (p *proc) failure(err error) error {
 }
 
 // pids is the process and, for nginx, its workers: everything whose CPU
-// and memory count as "the proxy".
+// and memory count as "the proxy". Only nginx (the graceful process) has
+// workers, so only it pays for the scan of /proc; the others are sampled
+// every few milliseconds in the idle and overload scenarios.
 func (p *proc) pids() []int {
+	if !p.graceful {
+		return []int{p.pid}
+	}
 	return append([]int{p.pid}, childPIDs(p.pid)...)
 }
 
