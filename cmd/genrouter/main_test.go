@@ -109,33 +109,30 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 
 func (p *proc) post(t *testing.T, path, body string) (int, http.Header, string) {
 	t.Helper()
-	resp, err := http.Post("http://"+p.addr+path, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return p.postAuth(t, path, "", body)
 }
 
-// postAuth posts with a bearer key.
+// postAuth posts with a bearer key (none when key is empty).
 func (p *proc) postAuth(t *testing.T, path, key, body string) (int, http.Header, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", "http://"+p.addr+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	resp, err := http.DefaultClient.Do(req)
+	return readAnswer(t, resp, err)
 }
 
 func (p *proc) get(t *testing.T, path string) (int, http.Header, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + p.addr + path)
+	return readAnswer(t, resp, err)
+}
+
+// readAnswer reads a whole answer: its status, headers and body.
+func readAnswer(t *testing.T, resp *http.Response, err error) (int, http.Header, string) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
