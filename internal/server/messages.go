@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -47,8 +46,8 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 		x.failAnthropic(w, apiErr)
 		return
 	}
-	var req openai.ChatRequest
-	if err := json.Unmarshal(chatBody, &req); err != nil {
+	req, err := openai.ParseChat(chatBody)
+	if err != nil {
 		x.failAnthropic(w, errorf(http.StatusInternalServerError, "internal_error", "", "translate the request: %v", err))
 		return
 	}
@@ -65,7 +64,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
 	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
-	j := &job{body: chatBody, chat: &req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(&req)}
+	j := &job{body: chatBody, chat: req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {
 		x.failDispatchAnthropic(w, r.Context(), err)
