@@ -71,7 +71,6 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 		x.fail(w, e)
 		return
 	}
-	x.caller = c
 	if e := c.allowed(req.Model, vendorParam(r)); e != nil {
 		x.fail(w, e)
 		return

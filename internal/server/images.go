@@ -43,7 +43,6 @@ func (s *Server) imagesText(w http.ResponseWriter, r *http.Request, c *caller) {
 		x.fail(w, apiErr)
 		return
 	}
-	x.caller = c
 	vendor := vendorParam(r)
 	if e := st.router.Pool.CheckVendor(vendor); e != nil {
 		x.fail(w, e)

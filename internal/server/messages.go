@@ -55,7 +55,6 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 		x.failAnthropic(w, anthropic.FromValidation(e))
 		return
 	}
-	x.caller = c
 	if e := c.allowed(req.Model, vendorParam(r)); e != nil {
 		x.failAnthropic(w, e)
 		return
