@@ -209,17 +209,14 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			}
 			cause := context.Cause(actx)
 			cancel(context.Canceled)
-			var ab abortError
-			if errors.As(err, &ab) {
-				r.release(c, sl, est)
-				if ctx.Err() != nil {
-					return nil, attempts, r.ctxError(ctx)
-				}
-				return nil, attempts, ab.err
-			}
 			if ctx.Err() != nil {
 				r.release(c, sl, est) // the client left: that says nothing about the vendor
 				return nil, attempts, r.ctxError(ctx)
+			}
+			var ab abortError
+			if errors.As(err, &ab) {
+				r.release(c, sl, est) // the request's own fault: nothing about the vendor either
+				return nil, attempts, ab.err
 			}
 			// A first-byte timeout the client lowered below the configured
 			// one says nothing about the vendor's health.
