@@ -65,18 +65,15 @@ func (s *geminiStream) normalise(d []byte) (out []byte, ok bool) {
 	}
 	var choices []map[string]json.RawMessage
 	json.Unmarshal(m["choices"], &choices)
-	kept := choices[:0]
-	for _, c := range choices {
-		if c != nil { // a null choice says nothing; writing into it would panic
-			s.fixChoice(c)
-			kept = append(kept, c)
+	if choices != nil {
+		kept := choices[:0]
+		for _, c := range choices {
+			if c != nil { // a null choice says nothing; writing into it would panic
+				s.fixChoice(c)
+				kept = append(kept, c)
+			}
 		}
-	}
-	if choices != nil {
-		choices = kept
-	}
-	if choices != nil {
-		m["choices"], _ = json.Marshal(choices)
+		m["choices"], _ = json.Marshal(kept)
 	}
 	usage, hasUsage := m["usage"]
 	if hasUsage && string(usage) == "null" {
@@ -128,18 +125,16 @@ func (s *geminiStream) fixChoice(c map[string]json.RawMessage) {
 		if json.Unmarshal(delta["tool_calls"], &calls) == nil && len(calls) > 0 {
 			kept := calls[:0]
 			for _, tc := range calls {
-				if tc != nil {
-					kept = append(kept, tc)
+				if tc == nil {
+					continue
 				}
-			}
-			calls = kept
-			for _, tc := range calls {
 				if _, ok := tc["index"]; !ok {
 					tc["index"] = json.RawMessage(strconv.Itoa(st.tools))
 					st.tools++
 				}
+				kept = append(kept, tc)
 			}
-			delta["tool_calls"], _ = json.Marshal(calls)
+			delta["tool_calls"], _ = json.Marshal(kept)
 		}
 		c["delta"], _ = json.Marshal(delta)
 	}
