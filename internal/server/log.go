@@ -18,18 +18,20 @@ import (
 // is expected to be asynchronous (see cmd/genrouter), so this never waits
 // on a disk or a pipe.
 func (s *Server) logExchange(r *http.Request, x *exchange) {
-	s.settle(r, x)
-	s.observe(x)
+	// One status and one duration for the usage row, the metrics and the
+	// log line: 499 when the client closed the request, as nginx logs it.
+	status, d := x.status, time.Since(x.start)
+	if x.clientGone {
+		status = 499
+	}
+	s.settle(r, x, status, d)
+	s.observe(x, status, d)
 	level := slog.LevelInfo
 	if x.errCode != "" && x.status >= 500 {
 		level = slog.LevelWarn
 	}
 	if !s.log.Enabled(context.Background(), level) {
 		return // build nothing for a line nobody will read
-	}
-	status := x.status
-	if x.clientGone {
-		status = 499 // client closed the request, as nginx logs it
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", x.id),
@@ -38,7 +40,7 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 		slog.Int("status", status),
 		slog.String("model", x.asked),
 		slog.Bool("stream", x.stream),
-		slog.Float64("latency_ms", ms(time.Since(x.start))),
+		slog.Float64("latency_ms", ms(d)),
 	}
 	if c := x.combo; c != nil {
 		attrs = append(attrs,
@@ -75,12 +77,7 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // observe feeds metrics, the dashboard's live stats and the request span.
-func (s *Server) observe(x *exchange) {
-	status := x.status
-	if x.clientGone {
-		status = 499
-	}
-	d := time.Since(x.start)
+func (s *Server) observe(x *exchange, status int, d time.Duration) {
 	q := metrics.Request{Operation: x.op, Model: x.asked, Status: status, Duration: d, TTFB: x.ttfb,
 		Overhead: max(0, d-x.upstream), PromptTokens: x.promptTok, CompletionTokens: x.complTok,
 		CachedTokens: x.cachedTok, Cost: x.cost, Attempts: x.attempts, Stream: x.stream, Fallback: x.fallback}
