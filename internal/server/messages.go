@@ -210,14 +210,15 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, c *caller) 
 		x.failAnthropic(w, apiErr)
 		return
 	}
-	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+	root := gjson.ParseBytes(body)
+	if !gjson.ValidBytes(body) || !root.IsObject() {
 		x.failAnthropic(w, errorf(http.StatusBadRequest, "invalid_json", "", "The request body is not a valid JSON object"))
 		return
 	}
-	root := gjson.ParseBytes(body)
 	x.asked = root.Get("model").String()
 	msgs := root.Get("messages")
-	if x.asked == "" || !msgs.IsArray() || len(msgs.Array()) == 0 {
+	nmsgs := len(msgs.Array())
+	if x.asked == "" || !msgs.IsArray() || nmsgs == 0 {
 		x.failAnthropic(w, errorf(http.StatusBadRequest, "missing_required_parameter", "", "model and a non-empty messages list are required"))
 		return
 	}
@@ -234,7 +235,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, c *caller) 
 	for _, k := range []string{"system", "messages", "tools"} {
 		walk(root.Get(k))
 	}
-	n := (chars+3)/4 + 3*len(msgs.Array())
+	n := (chars+3)/4 + 3*nmsgs
 	x.status = http.StatusOK
 	writeJSON(w, http.StatusOK, map[string]int{"input_tokens": n})
 }
