@@ -365,7 +365,7 @@ func headersFrom(l Limits, res []int64) Headers {
 	return h
 }
 
-func (r *Redis) run(ctx context.Context, subject string, l Limits, est int64, id, mode string) ([]int64, *periods, error) {
+func (r *Redis) run(ctx context.Context, subject string, l Limits, est int64, id, mode string) ([]int64, error) {
 	now := r.now().UnixMilli()
 	p := r.periods.at(now)
 	res, err := r.call(ctx, acquireScript, r.keys(subject, p),
@@ -374,7 +374,7 @@ func (r *Redis) run(ctx context.Context, subject string, l Limits, est int64, id
 	if err == nil && (len(res) != 9 || res[0] < 0 || res[0] >= int64(len(reasons))) {
 		err = fmt.Errorf("limit: unexpected answer from the acquire script: %v", res)
 	}
-	return res, p, err
+	return res, err
 }
 
 // Acquire implements Limiter.
@@ -393,7 +393,7 @@ func (r *Redis) Acquire(ctx context.Context, subject string, l Limits, estTokens
 	if l.MaxParallel > 0 {
 		id = r.rid + "-" + strconv.FormatUint(r.seq.Add(1), 36)
 	}
-	res, _, err := r.run(ctx, subject, l, est, id, "acquire")
+	res, err := r.run(ctx, subject, l, est, id, "acquire")
 	if err != nil {
 		r.fail(err)
 		return r.fallback(ctx, subject, l, estTokens)
@@ -488,7 +488,7 @@ func (r *Redis) Headers(ctx context.Context, subject string, l Limits) (Headers,
 	if r.down.Load() {
 		return r.local.Headers(ctx, subject, l)
 	}
-	res, _, err := r.run(ctx, subject, l, 0, "", "peek")
+	res, err := r.run(ctx, subject, l, 0, "", "peek")
 	if err != nil {
 		r.fail(err)
 		return r.local.Headers(ctx, subject, l)
