@@ -129,6 +129,11 @@ func (e *entry) advance(now, rpm, tpm int64, p *periods) {
 	if dt > 0 {
 		e.t = now
 	}
+	e.roll(p)
+}
+
+// roll starts the spend of a new day or month.
+func (e *entry) roll(p *periods) {
 	if e.day != p.day {
 		e.day, e.daySpend = p.day, 0
 	}
@@ -294,12 +299,7 @@ func (m *Memory) setSpend(subject string, day, month int64) {
 	sh := m.shard(subject)
 	sh.mu.Lock()
 	e := sh.get(subject, now)
-	if e.day != p.day {
-		e.day = p.day
-	}
-	if e.month != p.month {
-		e.month = p.month
-	}
+	e.day, e.month = p.day, p.month
 	e.daySpend, e.monthSpend = day, month
 	sh.mu.Unlock()
 }
@@ -311,12 +311,7 @@ func (m *Memory) addSpend(subject string, nano int64) {
 	sh := m.shard(subject)
 	sh.mu.Lock()
 	e := sh.get(subject, now)
-	if e.day != p.day {
-		e.day, e.daySpend = p.day, 0
-	}
-	if e.month != p.month {
-		e.month, e.monthSpend = p.month, 0
-	}
+	e.roll(p)
 	e.daySpend += nano
 	e.monthSpend += nano
 	sh.mu.Unlock()
