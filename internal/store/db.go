@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The SQL code is shared by both databases; these small interfaces hide the
@@ -212,16 +212,18 @@ func (t sqlTx) rollback(context.Context) error { return t.tx.Rollback() }
 
 // ---- pgx ----
 
-type pgQuerier struct {
-	r interface {
-		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	}
-	exe func(ctx context.Context, sql string, args ...any) (int64, error)
+// pgRunner is what a pool and a transaction both offer.
+type pgRunner interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+type pgQuerier struct{ r pgRunner }
+
 func (q pgQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
-	return q.exe(ctx, s, args...)
+	tag, err := q.r.Exec(ctx, s, args...)
+	return tag.RowsAffected(), err
 }
 
 func (q pgQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
@@ -236,23 +238,9 @@ func (q pgQuerier) queryRow(ctx context.Context, s string, args ...any) row {
 	return q.r.QueryRow(ctx, s, args...)
 }
 
-func poolQuerier(p *pgxpool.Pool) pgQuerier {
-	return pgQuerier{r: p, exe: func(ctx context.Context, s string, args ...any) (int64, error) {
-		tag, err := p.Exec(ctx, s, args...)
-		return tag.RowsAffected(), err
-	}}
-}
-
 type pgTx struct {
 	pgQuerier
 	tx pgx.Tx
-}
-
-func newPgTx(t pgx.Tx) pgTx {
-	return pgTx{tx: t, pgQuerier: pgQuerier{r: t, exe: func(ctx context.Context, s string, args ...any) (int64, error) {
-		tag, err := t.Exec(ctx, s, args...)
-		return tag.RowsAffected(), err
-	}}}
 }
 
 func (t pgTx) insertRows(ctx context.Context, head string, width int, rows [][]any) error {

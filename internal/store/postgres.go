@@ -10,15 +10,15 @@ import (
 
 type pgBackend struct{ pool *pgxpool.Pool }
 
-func (b *pgBackend) reader() querier { return poolQuerier(b.pool) }
-func (b *pgBackend) writer() querier { return poolQuerier(b.pool) }
+func (b *pgBackend) reader() querier { return pgQuerier{b.pool} }
+func (b *pgBackend) writer() querier { return pgQuerier{b.pool} }
 
 func (b *pgBackend) begin(ctx context.Context) (tx, error) {
 	t, err := b.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return newPgTx(t), nil
+	return pgTx{pgQuerier{t}, t}, nil
 }
 
 func (b *pgBackend) ping(ctx context.Context) error { return b.pool.Ping(ctx) }
