@@ -137,24 +137,14 @@ var migrations = []migration{
 // that first takes the migration lock and then re-checks whether the
 // version is already recorded.
 func migrate(ctx context.Context, b backend, d *dialect) error {
-	if err := inTx(ctx, b, func(t tx) error {
-		if d.migrationLock != "" {
-			if _, err := t.exec(ctx, d.migrationLock); err != nil {
-				return err
-			}
-		}
+	if err := d.lockedTx(ctx, b, func(t tx) error {
 		_, err := t.exec(ctx, d.types.Replace(bootstrapSQL))
 		return err
 	}); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	for _, m := range migrations {
-		if err := inTx(ctx, b, func(t tx) error {
-			if d.migrationLock != "" {
-				if _, err := t.exec(ctx, d.migrationLock); err != nil {
-					return err
-				}
-			}
+		if err := d.lockedTx(ctx, b, func(t tx) error {
 			var n int
 			if err := t.queryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
 				return err
@@ -175,6 +165,18 @@ func migrate(ctx context.Context, b backend, d *dialect) error {
 		}
 	}
 	return nil
+}
+
+// lockedTx runs fn in a transaction that first takes the migration lock.
+func (d *dialect) lockedTx(ctx context.Context, b backend, fn func(tx) error) error {
+	return inTx(ctx, b, func(t tx) error {
+		if d.migrationLock != "" {
+			if _, err := t.exec(ctx, d.migrationLock); err != nil {
+				return err
+			}
+		}
+		return fn(t)
+	})
 }
 
 // inTx runs fn in a transaction, committing when it returns nil.
