@@ -166,7 +166,12 @@ func (s *sqlStore) CreateKey(ctx context.Context, p KeyParams) (Key, string, err
 }
 
 func (s *sqlStore) GetKey(ctx context.Context, id string) (Key, error) {
-	return scanKey(s.b.reader().queryRow(ctx, `SELECT `+keyColumns+` FROM virtual_keys WHERE id = $1`, id))
+	return getKey(ctx, s.b.reader(), id)
+}
+
+// getKey reads the key with that id through q (the reader, or a transaction).
+func getKey(ctx context.Context, q querier, id string) (Key, error) {
+	return scanKey(q.queryRow(ctx, `SELECT `+keyColumns+` FROM virtual_keys WHERE id = $1`, id))
 }
 
 func (s *sqlStore) KeyByHash(ctx context.Context, hash string) (Key, error) {
@@ -261,7 +266,7 @@ func (s *sqlStore) UpdateKey(ctx context.Context, id string, p KeyPatch) (Key, e
 		if n == 0 {
 			return ErrNotFound
 		}
-		k, err = scanKey(t.queryRow(ctx, `SELECT `+keyColumns+` FROM virtual_keys WHERE id = $1`, id))
+		k, err = getKey(ctx, t, id)
 		return err
 	})
 	if err != nil {
@@ -291,7 +296,7 @@ func (s *sqlStore) RotateKey(ctx context.Context, id string) (Key, string, error
 	var k Key
 	err := inTx(ctx, s.b, func(t tx) error {
 		var err error
-		k, err = scanKey(t.queryRow(ctx, `SELECT `+keyColumns+` FROM virtual_keys WHERE id = $1`, id))
+		k, err = getKey(ctx, t, id)
 		if err != nil {
 			return err
 		}
