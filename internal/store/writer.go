@@ -180,13 +180,16 @@ func (w *Writer) run() {
 			batch = make([]Usage, 0, w.opt.BatchSize) // the store may keep the old slice
 		}
 	}
+	add := func(u Usage) {
+		batch = append(batch, u)
+		if len(batch) >= w.opt.BatchSize {
+			flush()
+		}
+	}
 	for {
 		select {
 		case u := <-w.ch:
-			batch = append(batch, u)
-			if len(batch) >= w.opt.BatchSize {
-				flush()
-			}
+			add(u)
 		case <-tick.C:
 			flush()
 		case <-w.stop:
@@ -195,10 +198,7 @@ func (w *Writer) run() {
 			for {
 				select {
 				case u := <-w.ch:
-					batch = append(batch, u)
-					if len(batch) >= w.opt.BatchSize {
-						flush()
-					}
+					add(u)
 				default:
 					flush()
 					return
