@@ -23,7 +23,7 @@ type Limits struct {
 
 // Unlimited reports whether no limit at all is set: Acquire then neither counts nor stores anything.
 func (l Limits) Unlimited() bool {
-	return l.RPM <= 0 && l.TPM <= 0 && l.MaxParallel <= 0 && !(l.BudgetDaily > 0) && !(l.BudgetMonthly > 0)
+	return l.RPM <= 0 && l.TPM <= 0 && l.MaxParallel <= 0 && !l.tracksSpend()
 }
 
 // tracksSpend reports whether spend is accounted for the subject: only when a budget is set, so
