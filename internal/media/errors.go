@@ -57,12 +57,10 @@ func downloadFailure(what string, err error) *failure {
 	}
 	var fe *fetchError
 	if errors.As(err, &fe) {
-		code := codeDownload
-		if fe.status == 0 && len(fe.reason) > 6 && fe.reason[:6] == "it is " {
-			code = codeTooLarge
-			return &failure{code: code, text: "the " + what + " is too large (" + fe.reason + ")"}
+		if fe.tooLarge {
+			return &failure{code: codeTooLarge, text: "the " + what + " is too large (" + fe.reason + ")"}
 		}
-		return &failure{code: code, text: "the " + what + " could not be downloaded (" + fe.reason + ")"}
+		return &failure{code: codeDownload, text: "the " + what + " could not be downloaded (" + fe.reason + ")"}
 	}
 	// Cancellation: the caller is gone, so the wording hardly matters.
 	return &failure{code: codeDownload, text: "the " + what + " could not be downloaded (the request was cancelled)"}

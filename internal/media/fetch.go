@@ -159,8 +159,9 @@ func (e *entry) size() int64 { return int64(len(e.dl.data)) + 256 }
 
 // fetchError is a download failure that is not the address policy's doing.
 type fetchError struct {
-	reason string
-	status int
+	reason   string
+	status   int
+	tooLarge bool // a size limit, not a failed download
 }
 
 func (e *fetchError) Error() string { return e.reason }
@@ -331,7 +332,7 @@ func directive(cc, name string) (string, bool) {
 }
 
 func tooLarge(limit int64) *fetchError {
-	return &fetchError{reason: "it is larger than the limit of " + sizeString(limit)}
+	return &fetchError{tooLarge: true, reason: "it is larger than the limit of " + sizeString(limit)}
 }
 
 // transportError turns a client error into a reason fit for the client:

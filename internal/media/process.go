@@ -400,7 +400,7 @@ func (r *request) get(ctx context.Context, u string, h http.Header, limit int64)
 // charge counts bytes against MaxTotalBytes.
 func (r *request) charge(n int64) error {
 	if r.total.Add(n) > r.p.pol.MaxTotalBytes {
-		return &fetchError{reason: "it is larger than what is left of the request's limit of " + sizeString(r.p.pol.MaxTotalBytes) + " for all media"}
+		return &fetchError{tooLarge: true, reason: "it is larger than what is left of the request's limit of " + sizeString(r.p.pol.MaxTotalBytes) + " for all media"}
 	}
 	return nil
 }
