@@ -140,21 +140,6 @@ type Target struct {
 	HEIC bool
 }
 
-// Validate reports an unknown InlineImages or Documents value.
-func (t Target) Validate() error {
-	switch t.InlineImages {
-	case "", "auto", "always", "never":
-	default:
-		return fmt.Errorf("inline_images: %q is not auto, always or never", t.InlineImages)
-	}
-	switch t.Documents {
-	case "", "extract", "passthrough":
-	default:
-		return fmt.Errorf("documents: %q is not extract or passthrough", t.Documents)
-	}
-	return nil
-}
-
 // inline reports whether images must reach this vendor as data: URLs.
 // Images fetched with client headers are always inlined where allowed: the
 // vendor could not send the headers.
