@@ -279,7 +279,7 @@ func (r *request) prepare(j *job) *failure {
 		j.headers = hh
 	}
 	what := map[string]string{"image_url": "image", "file_url": "file", "audio_url": "audio"}[j.typ]
-	if strings.HasPrefix(strings.ToLower(j.url), "data:") {
+	if isDataURL(j.url) {
 		switch j.typ {
 		case "image_url":
 			j.work = func(context.Context) ([]byte, *failure) { return r.dataImage(j) }
@@ -501,7 +501,7 @@ func (r *request) decodeData(s string, limit int64, what string) ([]byte, string
 	}
 	declared, b64, payload, ok := splitDataURL(s)
 	if !ok {
-		if strings.HasPrefix(strings.ToLower(s), "data:") {
+		if isDataURL(s) {
 			return nil, "", &failure{code: code, text: "the " + what + " data URL is malformed"}
 		}
 		declared, b64, payload = "", true, s
@@ -545,9 +545,13 @@ func (r *request) decodeData(s string, limit int64, what string) ([]byte, string
 	return data, declared, nil
 }
 
+// isDataURL reports whether s has the data: scheme, in any case, without
+// copying s (an inline image can be megabytes).
+func isDataURL(s string) bool { return len(s) >= 5 && strings.EqualFold(s[:5], "data:") }
+
 // splitDataURL splits "data:type;base64,payload".
 func splitDataURL(s string) (typ string, b64 bool, payload string, ok bool) {
-	if len(s) < 5 || !strings.EqualFold(s[:5], "data:") {
+	if !isDataURL(s) {
 		return "", false, "", false
 	}
 	meta, payload, ok := strings.Cut(s[5:], ",")
