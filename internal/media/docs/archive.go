@@ -9,17 +9,24 @@ import (
 	"strings"
 )
 
-// openZip reads an archive's directory and checks it against the member limit.
-func (x *extractor) openZip(data []byte) (*zip.Reader, error) {
+// openZip reads an archive's directory and tells from it which kind of
+// archive it is.
+func openZip(data []byte) (*zip.Reader, Format, error) {
 	z, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return nil, errorf(KindCorrupt, "the archive is corrupt%s", detail(err))
+		return nil, "", errorf(KindCorrupt, "the archive is corrupt%s", detail(err))
 	}
+	f, err := zipFormat(z)
+	return z, f, err
+}
+
+// countMembers checks an archive's members against the member limit.
+func (x *extractor) countMembers(z *zip.Reader) error {
 	x.members += len(z.File)
 	if x.members > x.lim.MaxMembers {
-		return nil, errorf(KindLimit, "the archive has more than %d members", x.lim.MaxMembers)
+		return errorf(KindLimit, "the archive has more than %d members", x.lim.MaxMembers)
 	}
-	return z, nil
+	return nil
 }
 
 // readMember inflates one member within the budget. archive/zip itself fails

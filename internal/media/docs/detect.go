@@ -24,7 +24,9 @@ func detect(data []byte, name, mime string) (Format, error) {
 		// The header may follow some junk, within the first KiB.
 		return PDF, nil
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")) || bytes.HasPrefix(data, []byte("PK\x05\x06")):
-		return detectZip(data)
+		// Which kind of archive (OOXML or plain ZIP) is left to zipFormat,
+		// once the extractor has read the directory.
+		return ZIP, nil
 	case bytes.HasPrefix(data, []byte("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1")):
 		// An OLE compound file: either an encrypted OOXML package or a legacy
 		// binary Office file. The stream name is stored in UTF-16LE.
@@ -63,12 +65,8 @@ func detect(data []byte, name, mime string) (Format, error) {
 	return Text, nil
 }
 
-// detectZip looks inside an archive for the parts that make it an OOXML file.
-func detectZip(data []byte) (Format, error) {
-	z, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return "", errorf(KindCorrupt, "the archive is corrupt%s", detail(err))
-	}
+// zipFormat looks inside an archive for the parts that make it an OOXML file.
+func zipFormat(z *zip.Reader) (Format, error) {
 	f := ZIP
 	for _, m := range z.File {
 		switch m.Name {

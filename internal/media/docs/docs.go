@@ -96,7 +96,7 @@ func Extract(ctx context.Context, data []byte, name, mime string, lim Limits) (m
 	return x.out.String(), nil
 }
 
-// Format names what Detect recognised.
+// Format names a file format that extraction recognises.
 type Format string
 
 // Formats.
@@ -145,15 +145,18 @@ func (x *extractor) file(data []byte, name, mime string, depth int) error {
 	switch f {
 	case PDF:
 		return x.pdf(data)
-	case DOCX, XLSX, PPTX, ZIP:
-		if depth+1 > x.lim.MaxDepth {
-			return errorf(KindLimit, "archives are nested more than %d deep", x.lim.MaxDepth)
-		}
-		z, err := x.openZip(data)
+	case ZIP:
+		z, kind, err := openZip(data)
 		if err != nil {
 			return err
 		}
-		switch f {
+		if depth+1 > x.lim.MaxDepth {
+			return errorf(KindLimit, "archives are nested more than %d deep", x.lim.MaxDepth)
+		}
+		if err := x.countMembers(z); err != nil {
+			return err
+		}
+		switch kind {
 		case DOCX:
 			return x.docx(z)
 		case XLSX:
@@ -165,15 +168,6 @@ func (x *extractor) file(data []byte, name, mime string, depth int) error {
 	default:
 		return x.text(f, data, mime)
 	}
-}
-
-// Detect tells the format of a file from its bytes, name and declared type.
-func Detect(data []byte, name, mime string) (Format, error) {
-	f, err := detect(data, name, mime)
-	if err != nil {
-		return "", err
-	}
-	return f, nil
 }
 
 func ext(name string) string { return strings.ToLower(path.Ext(strings.ReplaceAll(name, "\\", "/"))) }
