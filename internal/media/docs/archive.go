@@ -39,10 +39,10 @@ func (x *extractor) readMember(f *zip.File) ([]byte, error) {
 	if f.Flags&1 != 0 {
 		return nil, errorf(KindEncrypted, "%s is encrypted", f.Name)
 	}
-	size := f.UncompressedSize64
-	if size > 1<<20 && size/max(f.CompressedSize64, 1) > uint64(x.lim.MaxRatio) {
-		return nil, errorf(KindLimit, "%s inflates %d times its size (a zip bomb?)", f.Name, size/max(f.CompressedSize64, 1))
+	if err := x.checkRatio(f); err != nil {
+		return nil, err
 	}
+	size := f.UncompressedSize64
 	if int64(size) < 0 || x.decompressed+int64(size) > x.lim.MaxDecompressed {
 		return nil, errorf(KindLimit, "the archive inflates to more than %d bytes", x.lim.MaxDecompressed)
 	}
@@ -63,6 +63,16 @@ func (x *extractor) readMember(f *zip.File) ([]byte, error) {
 		return nil, errorf(KindCorrupt, "%s is unreadable%s", f.Name, detail(err))
 	}
 	return buf.Bytes(), nil
+}
+
+// checkRatio refuses a member of over 1 MiB that inflates more than
+// MaxRatio times its compressed size.
+func (x *extractor) checkRatio(f *zip.File) error {
+	size := f.UncompressedSize64
+	if size > 1<<20 && size/max(f.CompressedSize64, 1) > uint64(x.lim.MaxRatio) {
+		return errorf(KindLimit, "%s inflates %d times its size (a zip bomb?)", f.Name, size/max(f.CompressedSize64, 1))
+	}
+	return nil
 }
 
 // member finds a member by name (OOXML names are case-insensitive).

@@ -14,11 +14,10 @@ func (x *extractor) xlsx(data []byte, z *zip.Reader) error {
 	// and charged against the budget first.
 	var total int64
 	for _, f := range z.File {
-		size := f.UncompressedSize64
-		if size > 1<<20 && size/max(f.CompressedSize64, 1) > uint64(x.lim.MaxRatio) {
-			return errorf(KindLimit, "%s inflates %d times its size (a zip bomb?)", f.Name, size/max(f.CompressedSize64, 1))
+		if err := x.checkRatio(f); err != nil {
+			return err
 		}
-		total += int64(size)
+		total += int64(f.UncompressedSize64)
 		if total < 0 || x.decompressed+total > x.lim.MaxDecompressed {
 			return errorf(KindLimit, "the workbook inflates to more than %d bytes", x.lim.MaxDecompressed)
 		}
