@@ -61,16 +61,8 @@ func (d *yamlDecoder) media(n *yaml.Node) (Media, error) {
 	if err != nil {
 		return m, err
 	}
-	hosts, err := d.list(f["allow_hosts"], "media.allow_hosts")
-	if err != nil {
+	if m.AllowHosts, err = d.stringList(f["allow_hosts"], "media.allow_hosts"); err != nil {
 		return m, err
-	}
-	for i, h := range hosts {
-		s, err := d.string(h, fmt.Sprintf("media.allow_hosts[%d]", i))
-		if err != nil {
-			return m, err
-		}
-		m.AllowHosts = append(m.AllowHosts, s)
 	}
 	for _, s := range []struct {
 		key string
