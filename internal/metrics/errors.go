@@ -208,19 +208,8 @@ func AttemptOutcome(err error) string {
 		return OutcomeSuccess
 	}
 	var e *openai.Error
-	if errors.As(err, &e) {
-		if e.Status == 499 {
-			return ClientCanceled
-		}
-		if e.Code != nil {
-			if c, ok := fixedCodes[*e.Code]; ok {
-				return c
-			}
-			if *e.Code == "rate_limit_exceeded" {
-				return VendorRateLimited
-			}
-		}
-		return byStatus(e.Status, e.Code != nil, true)
+	if errors.As(err, &e) && e.Status != 499 && e.Code != nil && *e.Code == "model_not_found" {
+		return byStatus(e.Status, true, true) // the vendor's, where Classify says the client's
 	}
 	return ClassifyError(err, true)
 }
