@@ -242,32 +242,11 @@ func (s *Stats) Add(e Entry) {
 		case !metrics.IsErrorClass(k.class):
 			k.class = metrics.Other
 		}
-		c := s.errs[k]
-		if c == nil {
-			if len(s.errs) >= MaxErrorKeys {
-				k = errKey{metrics.Other, metrics.Other}
-				c = s.errs[k]
-			}
-			if c == nil {
-				c = new(counter)
-				s.errs[k] = c
-			}
-		}
-		c.add(min)
+		entry(s.errs, k, MaxErrorKeys, errKey{metrics.Other, metrics.Other}).add(min)
 	}
 	if e.Vendor != "" {
-		k := comboKey{e.Vendor, e.Credential, e.Model}
-		c := s.combos[k]
-		if c == nil {
-			if len(s.combos) >= MaxCombinations {
-				k = comboKey{metrics.Other, metrics.Other, metrics.Other}
-				c = s.combos[k]
-			}
-			if c == nil {
-				c = new(comboAgg)
-				s.combos[k] = c
-			}
-		}
+		c := entry(s.combos, comboKey{e.Vendor, e.Credential, e.Model}, MaxCombinations,
+			comboKey{metrics.Other, metrics.Other, metrics.Other})
 		c.add(min)
 		if failed {
 			c.errors++
@@ -284,6 +263,23 @@ func (s *Stats) Add(e Entry) {
 	if s.filled < RecentSize {
 		s.filled++
 	}
+}
+
+// entry is m[k], made if m holds fewer than limit keys, else the entry
+// of other.
+func entry[K comparable, V any](m map[K]*V, k K, limit int, other K) *V {
+	if v := m[k]; v != nil {
+		return v
+	}
+	if len(m) >= limit {
+		k = other
+		if v := m[k]; v != nil {
+			return v
+		}
+	}
+	v := new(V)
+	m[k] = v
+	return v
 }
 
 // addRate counts a request in the per-second ring.
