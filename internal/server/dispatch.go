@@ -178,17 +178,22 @@ func statusOf(err error) int {
 
 // failDispatch reports a dispatch error: nothing when the client left.
 func (x *exchange) failDispatch(w http.ResponseWriter, ctx context.Context, err error) {
+	x.failDispatchAs(w, ctx, err, x.fail)
+}
+
+// failDispatchAs is failDispatch answering through fail (x.fail, or
+// x.failAnthropic for the Anthropic shape).
+func (x *exchange) failDispatchAs(w http.ResponseWriter, ctx context.Context, err error, fail func(http.ResponseWriter, *openai.Error)) {
 	x.fromDispatch = true
 	var e *openai.Error
-	if errors.As(err, &e) {
-		x.fail(w, e)
-		return
+	if !errors.As(err, &e) {
+		if ctx.Err() != nil {
+			x.clientGone = true
+			return
+		}
+		e = asAPIError(err)
 	}
-	if ctx.Err() != nil {
-		x.clientGone = true
-		return
-	}
-	x.fail(w, asAPIError(err))
+	fail(w, e)
 }
 
 // withTotal bounds the request by its total timeout; the cause tells a

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -171,16 +170,7 @@ func (x *exchange) failAnthropic(w http.ResponseWriter, e *openai.Error) {
 
 // failDispatchAnthropic is failDispatch in Anthropic's shape.
 func (x *exchange) failDispatchAnthropic(w http.ResponseWriter, ctx context.Context, err error) {
-	var e *openai.Error
-	if errors.As(err, &e) {
-		x.failAnthropic(w, e)
-		return
-	}
-	if ctx.Err() != nil {
-		x.clientGone = true
-		return
-	}
-	x.failAnthropic(w, asAPIError(err))
+	x.failDispatchAs(w, ctx, err, x.failAnthropic)
 }
 
 // writeAnthropicError answers in Anthropic's error shape, for the

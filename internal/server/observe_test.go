@@ -192,3 +192,34 @@ func TestLogBodies(t *testing.T) {
 		t.Error("a credential inside a body reached the log unmasked")
 	}
 }
+
+// A vendor's refusal is counted as the vendor's whichever API the client
+// spoke: /v1/messages classifies its routing failures as /chat does.
+func TestDispatchFailuresClassifiedAlikeOnBothAPIs(t *testing.T) {
+	up := fake.Start(t, fake.OpenAI, fake.Options{})
+	up.SetFault(func(*fake.Recorded) *fake.Fault { return &fake.Fault{Status: 429} })
+	cfg := configOf(config.UnknownModelsPool, vendorOf("oa", config.TypeOpenAI, up.URL(), []string{"sk-a"}, "gpt-4o-mini"))
+	cfg.Routing.BackoffBase = time.Millisecond
+	g := startGateway(t, cfg)
+	if code, _, body := post(t, g.URL+"/chat/completions", hi); code < 400 {
+		t.Fatalf("chat: %d %s", code, body)
+	}
+	if code, _, body := post(t, g.URL+"/messages", `{"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`); code < 400 {
+		t.Fatalf("messages: %d %s", code, body)
+	}
+	_, _, scrape := do(t, "GET", strings.TrimSuffix(g.URL, "/v1")+"/metrics", "")
+	if v := metricValue(t, scrape, "genrouter_requests_total", map[string]string{"error_class": "vendor_rate_limited"}); v != 2 {
+		t.Errorf("requests counted vendor_rate_limited: %v, want 2 (one per API)\n%s", v, grepLines(scrape, "genrouter_requests_total"))
+	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
