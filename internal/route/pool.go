@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,6 +21,10 @@ type Vendor struct {
 	Name, Type string
 	Adapter    vendors.Adapter
 }
+
+// Is reports whether a vendor filter (?vendor=, a key's allowed vendors)
+// names this vendor: by its name or by its type.
+func (v *Vendor) Is(name string) bool { return v.Name == name || v.Type == name }
 
 // Combination is one way to serve a request: a vendor, one of its
 // credentials, one of its models.
@@ -159,7 +164,7 @@ func (p *Pool) Models(vendor string) []ModelInfo {
 	seen := map[string]bool{}
 	var out []ModelInfo
 	for _, c := range p.all {
-		if vendor != "" && c.Vendor.Name != vendor && c.Vendor.Type != vendor {
+		if vendor != "" && !c.Vendor.Is(vendor) {
 			continue
 		}
 		if !seen[c.Model.Name] {
@@ -190,11 +195,8 @@ func (p *Pool) Candidates(q Query) ([]*Combination, *openai.Error) {
 	if len(q.Allowed) > 0 {
 		var kept []*Combination
 		for _, c := range list {
-			for _, a := range q.Allowed {
-				if c.Vendor.Name == a || c.Vendor.Type == a {
-					kept = append(kept, c)
-					break
-				}
+			if slices.ContainsFunc(q.Allowed, c.Vendor.Is) {
+				kept = append(kept, c)
 			}
 		}
 		list = kept

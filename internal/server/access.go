@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,10 +156,10 @@ func (c *caller) allowed(model, vendor string) *openai.Error {
 	if c == nil || c.key == nil {
 		return nil
 	}
-	if len(c.key.AllowedModels) > 0 && !contains(c.key.AllowedModels, model) {
+	if len(c.key.AllowedModels) > 0 && !slices.Contains(c.key.AllowedModels, model) {
 		return errorf(http.StatusForbidden, "model_not_allowed", "model", "this API key may not use model %q", model)
 	}
-	if vendor != "" && len(c.key.AllowedVendors) > 0 && !contains(c.key.AllowedVendors, vendor) {
+	if vendor != "" && len(c.key.AllowedVendors) > 0 && !slices.Contains(c.key.AllowedVendors, vendor) {
 		return errorf(http.StatusForbidden, "vendor_not_allowed", "vendor", "this API key may not use vendor %q", vendor)
 	}
 	return nil

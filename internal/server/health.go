@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -52,7 +53,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			v.Credentials = append(v.Credentials, credentialHealth{Name: c.Credential, State: cs.State, Reason: cs.Reason,
 				CooldownSeconds: cs.Cooldown.Seconds(), LastError: cs.LastError, InFlight: cs.InFlight})
 		}
-		if !contains(v.Models, c.Model.Name) {
+		if !slices.Contains(v.Models, c.Model.Name) {
 			v.Models = append(v.Models, c.Model.Name)
 		}
 		total++
@@ -106,15 +107,6 @@ func overall(usable, total int) string {
 		return "degraded"
 	}
 	return "down"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // live serves GET /health/live: the process is up.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,9 +134,9 @@ func describeModel(st *state, vendor string, who *caller) (string, *openai.Error
 	}
 	for _, c := range st.router.Pool.All() {
 		switch {
-		case vendor != "" && c.Vendor.Name != vendor && c.Vendor.Type != vendor,
-			len(vendors) > 0 && !contains(vendors, c.Vendor.Name) && !contains(vendors, c.Vendor.Type),
-			len(models) > 0 && !contains(models, c.Model.Name):
+		case vendor != "" && !c.Vendor.Is(vendor),
+			len(vendors) > 0 && !slices.ContainsFunc(vendors, c.Vendor.Is),
+			len(models) > 0 && !slices.Contains(models, c.Model.Name):
 			continue
 		}
 		if c.Model.Images && !c.Model.Embedding {
