@@ -35,7 +35,16 @@ type Transport struct {
 
 	mu    sync.Mutex
 	hosts map[string]*hostPool
+
+	// wires holds request buffers (head and inline body, *[]byte) between
+	// requests: written in one call and not kept, they were the largest
+	// allocation per proxied request.
+	wires sync.Pool
 }
+
+// maxPooledWire bounds the buffers kept in wires: a rare large inline
+// body (up to inlineBody) is not worth holding on to.
+const maxPooledWire = 16 << 10
 
 // hostPool holds one host's idle connections, most recently used last.
 type hostPool struct {
@@ -101,7 +110,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.lean(req) {
 		return t.std.RoundTrip(req)
 	}
-	head, err := writeHead(req)
+	wp, _ := t.wires.Get().(*[]byte)
+	if wp == nil {
+		wp = new([]byte)
+	}
+	head, err := writeHead(*wp, req)
+	defer func() { // head may have grown into a new array below
+		if cap(head) <= maxPooledWire {
+			*wp = head[:0]
+		}
+		t.wires.Put(wp)
+	}()
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -193,9 +212,9 @@ func hostPort(req *http.Request) string {
 	return h
 }
 
-// writeHead renders the request line and headers, refusing any header that
-// could split the request.
-func writeHead(req *http.Request) ([]byte, error) {
+// writeHead renders the request line and headers into dst, refusing any
+// header that could split the request.
+func writeHead(dst []byte, req *http.Request) ([]byte, error) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
@@ -207,7 +226,7 @@ func writeHead(req *http.Request) ([]byte, error) {
 	if method == "" {
 		method = http.MethodGet
 	}
-	b := make([]byte, 0, 512+int(min(max(req.ContentLength, 0), inlineBody)))
+	b := slices.Grow(dst[:0], 512+int(min(max(req.ContentLength, 0), inlineBody)))
 	b = append(b, method...)
 	b = append(b, ' ')
 	b = append(b, req.URL.RequestURI()...)

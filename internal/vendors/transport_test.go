@@ -422,3 +422,55 @@ func TestStandardPathOverRawSockets(t *testing.T) {
 		t.Error("the standard path did not dial a raw socket")
 	}
 }
+
+// BenchmarkLeanRoundTrip is one small POST and its answer over a kept
+// connection, against a server that answers from a fixed buffer (so the
+// allocations counted are the client's).
+func BenchmarkLeanRoundTrip(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			// The request: head, then its 2-byte body.
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if len(line) == 2 {
+					break
+				}
+			}
+			if _, err := br.Discard(2); err != nil {
+				return
+			}
+			if _, err := c.Write(answer); err != nil {
+				return
+			}
+		}
+	}()
+	tr := NewTransport()
+	defer tr.CloseIdleConnections()
+	url := "http://" + ln.Addr().String() + "/v1/chat/completions"
+	b.ReportAllocs()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("{}"))
+		req.Header["Content-Type"] = []string{"application/json"}
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
