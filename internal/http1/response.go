@@ -32,6 +32,7 @@ type response struct {
 	done        bool
 	deadlines   bool          // the handler set a read or write deadline
 	buf         []byte        // body held back before the head is written
+	held        *[]byte       // buf's array, lent from held while buf is in use
 	bw          *bufio.Writer // lent from writers while the answer is being written
 }
 
@@ -108,13 +109,23 @@ func (w *response) WriteString(s string) (int, error) {
 	return w.Write([]byte(s))
 }
 
-// holdBack appends to the body held back before the head is written; the
-// buffer is sized on first use.
+// holdBack appends to the body held back before the head is written, in a
+// buffer of bufSize lent from the server's pool.
 func holdBack[T string | []byte](w *response, p T) {
-	if w.buf == nil {
-		w.buf = make([]byte, 0, min(bufSize, max(512, 2*len(p))))
+	if w.held == nil {
+		w.held = w.c.srv.held.Get().(*[]byte)
+		w.buf = (*w.held)[:0]
 	}
-	w.buf = append(w.buf, p...)
+	w.buf = append(w.buf, p...) // never past bufSize: the callers check
+}
+
+// putHeld gives the held-back body's buffer back; buf is done with.
+func (w *response) putHeld() {
+	w.buf = nil
+	if w.held != nil {
+		w.c.srv.held.Put(w.held)
+		w.held = nil
+	}
 }
 
 // Flush sends the head and everything written so far.
@@ -275,12 +286,13 @@ func (w *response) commit(final bool) error {
 		bw.WriteString("Connection: close\r\n")
 	}
 	bw.WriteString("\r\n")
-	buf := w.buf
-	w.buf = nil // from here on the body goes straight to the writer
-	if len(buf) > 0 {
-		return w.writeBody(buf)
+	// From here on the body goes straight to the writer.
+	var err error
+	if len(w.buf) > 0 {
+		err = w.writeBody(w.buf)
 	}
-	return nil
+	w.putHeld()
+	return err
 }
 
 func (w *response) writeBody(p []byte) error {
@@ -322,14 +334,15 @@ func (w *response) finish() bool {
 		err = ferr
 	}
 	w.done = true
-	w.buf = nil
+	w.putHeld()
 	return err == nil && !w.closeAfter
 }
 
-// release gives back the buffer after a panic.
+// release gives back the buffers after a panic.
 func (w *response) release() {
 	w.done = true
 	w.putWriter()
+	w.putHeld()
 }
 
 func (w *response) writeTrailers(bw *bufio.Writer) {

@@ -45,6 +45,7 @@ type Server struct {
 	wg        sync.WaitGroup // connection goroutines and the std server
 
 	readers, writers sync.Pool // *bufio.Reader of readBufSize, *bufio.Writer of bufSize
+	held             sync.Pool // *[]byte of bufSize: bodies held back before their head
 	date             atomic.Pointer[dateStamp]
 }
 
@@ -60,6 +61,7 @@ func (s *Server) init() {
 	s.once.Do(func() {
 		s.readers.New = func() any { return bufio.NewReaderSize(nil, readBufSize) }
 		s.writers.New = func() any { return bufio.NewWriterSize(nil, bufSize) }
+		s.held.New = func() any { b := make([]byte, 0, bufSize); return &b }
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*conn]struct{}{}
 		s.handoff = newChanListener()
