@@ -26,6 +26,22 @@ type Vendor struct {
 // names this vendor: by its name or by its type.
 func (v *Vendor) Is(name string) bool { return v.Name == name || v.Type == name }
 
+// VendorAllowed reports whether a ?vendor= filter leaves a vendor that an
+// allow-list (names or types) permits, as Candidates would find one. A
+// filter that names no vendor at all passes: Candidates refuses it.
+func (p *Pool) VendorAllowed(vendor string, allowed []string) bool {
+	named := false
+	for _, v := range p.vendors {
+		if v.Is(vendor) {
+			if slices.ContainsFunc(allowed, v.Is) {
+				return true
+			}
+			named = true
+		}
+	}
+	return !named
+}
+
 // Combination is one way to serve a request: a vendor, one of its
 // credentials, one of its models.
 type Combination struct {

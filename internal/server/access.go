@@ -14,6 +14,7 @@ import (
 
 	"github.com/genrouter/genrouter/internal/limit"
 	"github.com/genrouter/genrouter/internal/openai"
+	"github.com/genrouter/genrouter/internal/route"
 	"github.com/genrouter/genrouter/internal/store"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -151,15 +152,16 @@ func (s *Server) limitsFor(c *caller) (string, limit.Limits) {
 	return "ip:" + c.ip, limit.Limits{RPM: l.RPM, TPM: l.TPM, MaxParallel: l.MaxParallel}
 }
 
-// allowed checks a virtual key's model and vendor lists.
-func (c *caller) allowed(model, vendor string) *openai.Error {
+// allowed checks a virtual key's model and vendor lists. Vendors are
+// matched by name or type on either side, as routing matches them.
+func (c *caller) allowed(pool *route.Pool, model, vendor string) *openai.Error {
 	if c == nil || c.key == nil {
 		return nil
 	}
 	if len(c.key.AllowedModels) > 0 && !slices.Contains(c.key.AllowedModels, model) {
 		return errorf(http.StatusForbidden, "model_not_allowed", "model", "this API key may not use model %q", model)
 	}
-	if vendor != "" && len(c.key.AllowedVendors) > 0 && !slices.Contains(c.key.AllowedVendors, vendor) {
+	if vendor != "" && len(c.key.AllowedVendors) > 0 && !pool.VendorAllowed(vendor, c.key.AllowedVendors) {
 		return errorf(http.StatusForbidden, "vendor_not_allowed", "vendor", "this API key may not use vendor %q", vendor)
 	}
 	return nil

@@ -71,7 +71,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 		x.fail(w, e)
 		return
 	}
-	if e := c.allowed(req.Model, vendorParam(r)); e != nil {
+	if e := c.allowed(st.router.Pool, req.Model, vendorParam(r)); e != nil {
 		x.fail(w, e)
 		return
 	}

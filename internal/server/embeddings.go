@@ -39,7 +39,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
 		x.fail(w, errorf(http.StatusBadRequest, "missing_required_parameter", "input", "input must be a non-empty string or array"))
 		return
 	}
-	if e := c.allowed(req.Model, vendorParam(r)); e != nil {
+	if e := c.allowed(st.router.Pool, req.Model, vendorParam(r)); e != nil {
 		x.fail(w, e)
 		return
 	}

@@ -55,7 +55,7 @@ func (s *Server) imagesText(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	x.asked = model
-	if e := c.allowed(model, vendor); e != nil {
+	if e := c.allowed(st.router.Pool, model, vendor); e != nil {
 		x.fail(w, e)
 		return
 	}

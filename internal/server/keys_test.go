@@ -341,3 +341,33 @@ func TestIPLimitsAndTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+// A key's allowed vendors name vendors as ?vendor= does, by name or by
+// type, and the two are checked against each other the same way routing
+// filters by them: what routing would serve is not refused up front.
+func TestKeyAllowedVendorsByNameOrType(t *testing.T) {
+	g, _, _, _ := fleetGateway(t, nil) // one vendor: "oa", of type openai
+	chat := g.URL + "/chat/completions"
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	for _, c := range []struct {
+		allowed, vendor string
+		want            int
+	}{
+		{`["openai"]`, "oa", 200},
+		{`["oa"]`, "openai", 200},
+		{`["oa"]`, "oa", 200},
+		{`["openai"]`, "", 200},
+		{`["gemini"]`, "oa", 403},
+		{`["gemini"]`, "openai", 403},
+	} {
+		_, k := createKey(t, g, `{"name":"v","allowed_vendors":`+c.allowed+`}`)
+		url := chat
+		if c.vendor != "" {
+			url += "?vendor=" + c.vendor
+		}
+		code, _, out := call(t, "POST", url, k, body)
+		if code != c.want || c.want == 403 && !strings.Contains(out, "vendor_not_allowed") {
+			t.Errorf("allowed %s, ?vendor=%s: %d %s; want %d", c.allowed, c.vendor, code, out, c.want)
+		}
+	}
+}

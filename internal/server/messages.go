@@ -54,7 +54,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 		x.failAnthropic(w, anthropic.FromValidation(e))
 		return
 	}
-	if e := c.allowed(req.Model, vendorParam(r)); e != nil {
+	if e := c.allowed(st.router.Pool, req.Model, vendorParam(r)); e != nil {
 		x.failAnthropic(w, e)
 		return
 	}
