@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/errclass"
 	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/stats"
 )
@@ -94,14 +95,14 @@ func inject(st *stats.Stats) (total int) {
 			}
 			switch {
 			case c.vendor == "gem" && n%5 == 0:
-				e.Status, e.ErrorClass, e.Attempts = 429, metrics.VendorRateLimited, 3
+				e.Status, e.ErrorClass, e.Attempts = 429, errclass.VendorRateLimited, 3
 				e.PromptTokens, e.CompletionTokens, e.Cost = 0, 0, 0
 			case n%41 == 0:
 				e.Vendor, e.Credential, e.Model = "", "", "no-such-model"
-				e.ModelAsked, e.Status, e.ErrorClass = "no-such-model", 404, metrics.ClientBadRequest
+				e.ModelAsked, e.Status, e.ErrorClass = "no-such-model", 404, errclass.ClientBadRequest
 				e.PromptTokens, e.CompletionTokens, e.Cost, e.Attempts = 0, 0, 0, 0
 			case n%97 == 0:
-				e.ErrorClass = metrics.VendorStreamBroken
+				e.ErrorClass = errclass.VendorStreamBroken
 			case n%13 == 0:
 				e.Attempts, e.Fallback, e.ModelAsked = 2, true, "gpt-4o"
 			}
@@ -112,8 +113,8 @@ func inject(st *stats.Stats) (total int) {
 	st.SetCredentialSource(func() []stats.CredentialHealth {
 		return []stats.CredentialHealth{
 			{Vendor: "openai", Name: "team-a", State: "closed", InFlight: 3},
-			{Vendor: "openai", Name: "team-b", State: "open", Reason: "rate_limited", CooldownSeconds: 12.5, LastError: metrics.VendorRateLimited},
-			{Vendor: "gem", Name: "0", State: "half_open", Reason: "failures", LastError: metrics.VendorServerError},
+			{Vendor: "openai", Name: "team-b", State: "open", Reason: "rate_limited", CooldownSeconds: 12.5, LastError: errclass.VendorRateLimited},
+			{Vendor: "gem", Name: "0", State: "half_open", Reason: "failures", LastError: errclass.VendorServerError},
 			{Vendor: "claude", Name: "prod", State: "closed", InFlight: 1},
 		}
 	})

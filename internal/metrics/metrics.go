@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/errclass"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -64,7 +65,7 @@ type Request struct {
 	Vendor, Credential, Model string
 	// Status is the HTTP status answered; 499 when the client went away.
 	Status int
-	// ErrorClass is "" on success, else one of ErrorClasses (Classify).
+	// ErrorClass is "" on success, else one of errclass.ErrorClasses (errclass.Classify).
 	// A stream that broke after its 200 header has Status 200 and a class.
 	ErrorClass string
 	// Duration is the whole request, from arrival to the last byte.
@@ -371,7 +372,7 @@ func (r *Recorder) Attempt(vendor, credential, model, outcome string) {
 		return
 	}
 	v, c, m, _ := r.known.Load().labels(vendor, credential, model)
-	if outcome != OutcomeSuccess && !knownClass[outcome] {
+	if outcome != OutcomeSuccess && !errclass.IsErrorClass(outcome) {
 		outcome = Other
 	}
 	k := attKey{v, c, m, outcome}
@@ -427,7 +428,7 @@ func (r *Recorder) Request(q Request) {
 	}
 	v, c, m, provider := r.known.Load().labels(q.Vendor, q.Credential, q.Model)
 	class := q.ErrorClass
-	if class != "" && !knownClass[class] {
+	if class != "" && !errclass.IsErrorClass(class) {
 		class = Other
 	}
 	k := reqKey{v: v, c: c, m: m, op: operation(q.Operation), status: statusClass(q.Status), class: class, stream: q.Stream}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/errclass"
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/genrouter/genrouter/internal/vendors"
@@ -44,7 +45,7 @@ func scenario(r *Recorder) {
 		PromptTokens: 10, CompletionTokens: 91, CachedTokens: 4, Cost: 0.25, Attempts: 1})
 	// 2: failed over from team-a (a 503) to team-b.
 	r.Selected("openai", "team-a", "gpt-4o")
-	r.Attempt("openai", "team-a", "gpt-4o", VendorServerError)
+	r.Attempt("openai", "team-a", "gpt-4o", errclass.VendorServerError)
 	r.Selected("openai", "team-b", "gpt-4o")
 	r.Attempt("openai", "team-b", "gpt-4o", OutcomeSuccess)
 	r.Request(Request{Vendor: "openai", Credential: "team-b", Model: "gpt-4o", Status: 200,
@@ -53,13 +54,13 @@ func scenario(r *Recorder) {
 	// 3: every attempt rate-limited.
 	for i := 0; i < 3; i++ {
 		r.Selected("gem", "0", "gemini-2.5-flash")
-		r.Attempt("gem", "0", "gemini-2.5-flash", VendorRateLimited)
+		r.Attempt("gem", "0", "gemini-2.5-flash", errclass.VendorRateLimited)
 	}
 	r.Request(Request{Vendor: "gem", Credential: "0", Model: "gemini-2.5-flash", Status: 429,
-		ErrorClass: Classify(429, "rate_limit_exceeded", true), Duration: 50 * time.Millisecond, Attempts: 3})
+		ErrorClass: errclass.Classify(429, "rate_limit_exceeded", true), Duration: 50 * time.Millisecond, Attempts: 3})
 	// 4: refused before routing, asking for a model nobody configured.
 	r.Request(Request{Model: "my-private-finetune-" + secret, Status: 400,
-		ErrorClass: Classify(400, "invalid_json", false), Duration: time.Millisecond})
+		ErrorClass: errclass.Classify(400, "invalid_json", false), Duration: time.Millisecond})
 	// 5: names that are not in the config (a bug upstream of the recorder
 	// must not leak them).
 	r.Selected("evil", secret, secret)
@@ -267,100 +268,6 @@ func BenchmarkRequest(b *testing.B) {
 	})
 }
 
-func TestClassify(t *testing.T) {
-	cases := []struct {
-		status   int
-		code     string
-		upstream bool
-		want     string
-	}{
-		{200, "", false, ""},
-		{200, "", true, ""},
-		{499, "", false, ClientCanceled},
-		{499, "upstream_timeout", true, ClientCanceled},
-		{400, "invalid_json", false, ClientBadRequest},
-		{400, "invalid_type", false, ClientBadRequest},
-		{400, "missing_required_parameter", false, ClientBadRequest},
-		{400, "invalid_value", false, ClientBadRequest},
-		{400, "invalid_value", true, VendorBadRequest}, // the vendor said it
-		{400, "unknown_vendor", true, ClientBadRequest},
-		{400, "unsupported_capability", true, ClientBadRequest},
-		{404, "model_not_found", false, ClientBadRequest},
-		{404, "model_not_found", true, ClientBadRequest},
-		{404, "not_found", false, ClientBadRequest},
-		{405, "method_not_allowed", false, ClientBadRequest},
-		{413, "request_too_large", false, ClientTooLarge},
-		{400, "media_too_large", true, ClientTooLarge},
-		{400, "url_refused", true, ClientBadRequest},
-		{401, "invalid_api_key", false, ClientUnauthorized},
-		{401, "invalid_api_key", true, VendorAuth},
-		{403, "admin_forbidden", false, ClientUnauthorized},
-		{403, "", true, VendorAuth},
-		{402, "", true, VendorAuth},
-		{429, "rate_limit_exceeded", false, ClientRateLimited},
-		{429, "rate_limit_exceeded", true, VendorRateLimited},
-		{429, "budget_exceeded", false, ClientBudgetExceeded},
-		{429, "", true, VendorRateLimited},
-		{503, "no_healthy_upstream", true, GatewayNoHealthyUpstream},
-		{503, "server_overloaded", false, GatewayOverloaded},
-		{503, "limiter_unavailable", false, GatewayInternal},
-		{504, "request_timeout", true, GatewayTimeout},
-		{200, "request_timeout", true, GatewayTimeout}, // in-band on a stream
-		{500, "internal_error", false, GatewayInternal},
-		{504, "upstream_timeout", true, VendorTimeout},
-		{200, "stream_idle_timeout", true, VendorTimeout},
-		{502, "upstream_unreachable", true, VendorUnreachable},
-		{200, "stream_broken", true, VendorStreamBroken},
-		{502, "stream_truncated", true, VendorStreamBroken},
-		{502, "upstream_error", true, VendorServerError},
-		{502, "malformed_function_call", true, VendorServerError},
-		{500, "", true, VendorServerError},
-		{529, "overloaded_error", true, VendorServerError},
-		{400, "content_filter", true, VendorBadRequest},
-		{400, "context_length_exceeded", true, VendorBadRequest},
-		{422, "", true, VendorBadRequest},
-		{408, "", true, VendorTimeout},
-		{200, "something_new", true, VendorStreamBroken},
-		{500, "", false, GatewayInternal},
-		{504, "", false, GatewayTimeout},
-		{418, "", false, ClientBadRequest},
-	}
-	for _, c := range cases {
-		got := Classify(c.status, c.code, c.upstream)
-		if got != c.want {
-			t.Errorf("Classify(%d, %q, %v) = %q, want %q", c.status, c.code, c.upstream, got, c.want)
-		}
-	}
-	// Every answer is in the vocabulary, whatever the input.
-	for s := 0; s < 700; s += 7 {
-		for _, code := range []string{"", "x", "rate_limit_exceeded", "stream_broken"} {
-			for _, up := range []bool{false, true} {
-				if got := Classify(s, code, up); got != "" && !IsErrorClass(got) {
-					t.Fatalf("Classify(%d, %q, %v) = %q: not in the vocabulary", s, code, up, got)
-				}
-			}
-		}
-	}
-}
-
-func TestVocabulary(t *testing.T) {
-	seen := map[string]bool{}
-	for _, c := range ErrorClasses {
-		if seen[c] {
-			t.Fatalf("%s listed twice", c)
-		}
-		seen[c] = true
-		if !strings.HasPrefix(c, "client_") && !strings.HasPrefix(c, "gateway_") && !strings.HasPrefix(c, "vendor_") {
-			t.Errorf("%s does not say whose fault it is", c)
-		}
-	}
-	for _, c := range fixedCodes {
-		if !seen[c] {
-			t.Errorf("fixedCodes maps to %q, not in the vocabulary", c)
-		}
-	}
-}
-
 func TestClassifyErrorAndAttemptOutcome(t *testing.T) {
 	vendor404 := openai.NewError(404, openai.TypeNotFound, "model_not_found", "", "no such model")
 	cases := []struct {
@@ -369,16 +276,16 @@ func TestClassifyErrorAndAttemptOutcome(t *testing.T) {
 		want, attw string
 	}{
 		{nil, true, "", OutcomeSuccess},
-		{openai.NewError(429, openai.TypeRateLimit, "rate_limit_exceeded", "", "slow down"), true, VendorRateLimited, VendorRateLimited},
-		{vendor404, true, ClientBadRequest, VendorBadRequest},
-		{fmt.Errorf("wrapped: %w", openai.NewError(502, openai.TypeServer, "upstream_unreachable", "", "x")), true, VendorUnreachable, VendorUnreachable},
-		{openai.NewError(400, openai.TypeInvalidRequest, "url_refused", "", "x"), true, ClientBadRequest, ClientBadRequest},
-		{route.ErrFirstByteTimeout, true, VendorTimeout, VendorTimeout},
-		{route.ErrTotalTimeout, true, GatewayTimeout, GatewayTimeout},
-		{context.Canceled, true, ClientCanceled, ClientCanceled},
-		{context.DeadlineExceeded, true, VendorTimeout, VendorTimeout},
-		{errors.New("connection reset by peer"), true, VendorUnreachable, VendorUnreachable},
-		{errors.New("boom"), false, GatewayInternal, VendorUnreachable},
+		{openai.NewError(429, openai.TypeRateLimit, "rate_limit_exceeded", "", "slow down"), true, errclass.VendorRateLimited, errclass.VendorRateLimited},
+		{vendor404, true, errclass.ClientBadRequest, errclass.VendorBadRequest},
+		{fmt.Errorf("wrapped: %w", openai.NewError(502, openai.TypeServer, "upstream_unreachable", "", "x")), true, errclass.VendorUnreachable, errclass.VendorUnreachable},
+		{openai.NewError(400, openai.TypeInvalidRequest, "url_refused", "", "x"), true, errclass.ClientBadRequest, errclass.ClientBadRequest},
+		{route.ErrFirstByteTimeout, true, errclass.VendorTimeout, errclass.VendorTimeout},
+		{route.ErrTotalTimeout, true, errclass.GatewayTimeout, errclass.GatewayTimeout},
+		{context.Canceled, true, errclass.ClientCanceled, errclass.ClientCanceled},
+		{context.DeadlineExceeded, true, errclass.VendorTimeout, errclass.VendorTimeout},
+		{errors.New("connection reset by peer"), true, errclass.VendorUnreachable, errclass.VendorUnreachable},
+		{errors.New("boom"), false, errclass.GatewayInternal, errclass.VendorUnreachable},
 	}
 	for _, c := range cases {
 		if got := ClassifyError(c.err, c.upstream); got != c.want {

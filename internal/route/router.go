@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/errclass"
 	"github.com/genrouter/genrouter/internal/openai"
 )
 
@@ -578,29 +579,18 @@ func retryable(status int) bool {
 
 func isAuth(status int) bool { return status == 401 || status == 402 || status == 403 }
 
-// classOf names an error for logs, circuits and metrics.
+// classOf names an attempt's error for circuits (last_error) as the
+// attempts metric names it; an error that is not the vendor's answer (a
+// broken stream) is a broken stream.
 func classOf(err error) string {
 	var e *openai.Error
-	if errors.As(err, &e) {
-		switch {
-		case e.Status == 429:
-			return "vendor_rate_limited"
-		case isAuth(e.Status):
-			return "vendor_auth"
-		case e.Code != nil && *e.Code == "upstream_timeout":
-			return "vendor_timeout"
-		case e.Code != nil && *e.Code == "upstream_unreachable":
-			return "vendor_unreachable"
-		case e.Status >= 500:
-			return "vendor_server_error"
-		case e.Status >= 400:
-			return "vendor_bad_request"
-		}
-	}
-	if err == nil {
+	switch {
+	case err == nil:
 		return ""
+	case errors.As(err, &e):
+		return errclass.Attempt(e)
 	}
-	return "vendor_stream_broken"
+	return errclass.VendorStreamBroken
 }
 
 func parseRetryAfter(v string) time.Duration {

@@ -2,12 +2,14 @@ package route
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/genrouter/genrouter/internal/vendors/mock"
 )
@@ -56,5 +58,29 @@ func TestAnswerRacingTheFirstByteTimer(t *testing.T) {
 	}
 	if err := lease.Context().Err(); err != nil {
 		t.Errorf("the lease's context is already done: %v", err)
+	}
+}
+
+// A circuit's last_error names an attempt's failure as the attempts metric
+// does (errclass.Attempt): a vendor's own 504 or 408 is a timeout there,
+// and a gateway code keeps its class whatever status carried it.
+func TestClassOfIsTheAttemptClass(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{openai.NewError(504, openai.TypeServer, "", "", "gateway timeout"), "vendor_timeout"},
+		{openai.NewError(408, openai.TypeInvalidRequest, "", "", "request timeout"), "vendor_timeout"},
+		{openai.NewError(502, openai.TypeServer, "stream_truncated", "", "cut"), "vendor_stream_broken"},
+		{openai.NewError(429, openai.TypeRateLimit, "rate_limit_exceeded", "", "slow"), "vendor_rate_limited"},
+		{openai.NewError(401, openai.TypeAuthentication, "invalid_api_key", "", "no"), "vendor_auth"},
+		{openai.NewError(502, openai.TypeServer, "upstream_unreachable", "", "down"), "vendor_unreachable"},
+		{openai.NewError(404, openai.TypeNotFound, "model_not_found", "", "no model"), "vendor_bad_request"},
+		{errors.New("unexpected EOF"), "vendor_stream_broken"},
+	} {
+		if got := classOf(c.err); got != c.want {
+			t.Errorf("classOf(%v) = %q, want %q", c.err, got, c.want)
+		}
 	}
 }

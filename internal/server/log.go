@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/errclass"
 
 	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/stats"
@@ -85,7 +86,7 @@ func (s *Server) observe(x *exchange, status int, d time.Duration) {
 		q.Vendor, q.Credential, q.Model = c.Vendor.Name, c.Credential, c.Model.Name
 	}
 	if x.errCode != "" || status >= 400 {
-		q.ErrorClass = metrics.Classify(status, x.errCode, x.fromDispatch)
+		q.ErrorClass = errclass.Classify(status, x.errCode, x.fromDispatch)
 	}
 	s.metrics.Request(q)
 	s.stats.Add(stats.Entry{Request: q, Time: x.start, ID: x.id, ModelAsked: x.asked})

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/errclass"
 	"github.com/genrouter/genrouter/internal/metrics"
 )
 
@@ -239,7 +240,7 @@ func (s *Stats) Add(e Entry) {
 		switch {
 		case k.class == "":
 			k.class = statusClass(e.Status)
-		case !metrics.IsErrorClass(k.class):
+		case !errclass.IsErrorClass(k.class):
 			k.class = metrics.Other
 		}
 		entry(s.errs, k, MaxErrorKeys, errKey{metrics.Other, metrics.Other}).add(min)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/errclass"
 	"github.com/genrouter/genrouter/internal/metrics"
 )
 
@@ -53,7 +54,7 @@ func TestRatePerSecond(t *testing.T) {
 	}
 	s.Add(ok("openai", "a", "gpt-4o", 0))
 	bad := ok("openai", "a", "gpt-4o", 0)
-	bad.Status, bad.ErrorClass = 502, metrics.VendorServerError
+	bad.Status, bad.ErrorClass = 502, errclass.VendorServerError
 	s.Add(bad)
 	old := ok("openai", "a", "gpt-4o", time.Second)
 	old.Time = now.Add(-11 * time.Minute)
@@ -169,24 +170,24 @@ func TestErrorsByVendorAndClass(t *testing.T) {
 			s.Add(e)
 		}
 	}
-	add("openai", 429, metrics.VendorRateLimited, 3)
+	add("openai", 429, errclass.VendorRateLimited, 3)
 	c.add(11 * time.Minute)
-	add("openai", 429, metrics.VendorRateLimited, 2)
-	add("gem", 502, metrics.VendorServerError, 4)
-	add("", 400, metrics.ClientBadRequest, 1)
-	add("gem", 200, metrics.VendorStreamBroken, 1) // broke after its 200
+	add("openai", 429, errclass.VendorRateLimited, 2)
+	add("gem", 502, errclass.VendorServerError, 4)
+	add("", 400, errclass.ClientBadRequest, 1)
+	add("gem", 200, errclass.VendorStreamBroken, 1) // broke after its 200
 	add("gem", 500, "", 1)
 	add("gem", 500, "made-up", 1)
 	add("gem", 200, "", 5) // successes
 
 	got := s.Snapshot().Errors
 	want := []ErrorCount{
-		{"openai", metrics.VendorRateLimited, 5, 2},
-		{"gem", metrics.VendorServerError, 4, 4},
-		{"", metrics.ClientBadRequest, 1, 1},
+		{"openai", errclass.VendorRateLimited, 5, 2},
+		{"gem", errclass.VendorServerError, 4, 4},
+		{"", errclass.ClientBadRequest, 1, 1},
 		{"gem", "http_500", 1, 1},
 		{"gem", metrics.Other, 1, 1},
-		{"gem", metrics.VendorStreamBroken, 1, 1},
+		{"gem", errclass.VendorStreamBroken, 1, 1},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("errors\n got %v\nwant %v", got, want)
@@ -207,7 +208,7 @@ func TestTrafficShareAndTotals(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		s.Add(ok("openai", "a", "gpt-4o", 300*time.Millisecond))
 	}
-	s.Add(Entry{Request: metrics.Request{Status: 400, ErrorClass: metrics.ClientBadRequest}}) // not routed
+	s.Add(Entry{Request: metrics.Request{Status: 400, ErrorClass: errclass.ClientBadRequest}}) // not routed
 
 	snap := s.Snapshot()
 	if len(snap.Combinations) != 3 {
@@ -271,7 +272,7 @@ func TestRecentRing(t *testing.T) {
 	long.ModelAsked = strings.Repeat("x", 10000)
 	long.Fallback = true
 	s.Add(long)
-	s.Add(Entry{ID: "unrouted", ModelAsked: "nope", Request: metrics.Request{Model: "nope", Status: 404, ErrorClass: metrics.ClientBadRequest}})
+	s.Add(Entry{ID: "unrouted", ModelAsked: "nope", Request: metrics.Request{Model: "nope", Status: 404, ErrorClass: errclass.ClientBadRequest}})
 
 	snap := s.Snapshot()
 	if len(snap.Recent) != RecentSize {
@@ -400,7 +401,7 @@ func TestAddDoesNotAllocate(t *testing.T) {
 	e := ok("openai", "a", "gpt-4o", 120*time.Millisecond)
 	e.ID = "req_0123456789abcdef"
 	bad := e
-	bad.Status, bad.ErrorClass = 502, metrics.VendorServerError
+	bad.Status, bad.ErrorClass = 502, errclass.VendorServerError
 	noClass := e
 	noClass.Status = 500
 	s.Add(e)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/genrouter/genrouter/internal/errclass"
 	"github.com/genrouter/genrouter/internal/metrics"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -128,7 +129,7 @@ func TestSpansReachAnOTLPReceiver(t *testing.T) {
 	// A failed attempt, then a successful one.
 	a1ctx, a1 := tr.StartAttempt(rctx, Attempt{Vendor: "openai", VendorType: "openai", Credential: "team-a", Model: "gpt-4o", Number: 1})
 	_ = a1ctx
-	EndAttempt(a1, AttemptEnd{Outcome: metrics.VendorRateLimited, Status: 429})
+	EndAttempt(a1, AttemptEnd{Outcome: errclass.VendorRateLimited, Status: 429})
 	a2ctx, a2 := tr.StartAttempt(rctx, Attempt{Vendor: "gem", VendorType: "gemini", Credential: "0", Model: "gemini-2.5-flash", Number: 2})
 	out := http.Header{}
 	Inject(a2ctx, out)
@@ -250,7 +251,7 @@ func TestNewTraceWithoutTraceparent(t *testing.T) {
 	in := http.Header{}
 	in.Set("Traceparent", "garbage")
 	_, span := tr.StartRequest(context.Background(), in, "POST", "/v1/embeddings", "r1")
-	EndRequest(span, metrics.Request{Operation: metrics.OpEmbeddings, Status: 400, ErrorClass: metrics.ClientBadRequest}, "x")
+	EndRequest(span, metrics.Request{Operation: metrics.OpEmbeddings, Status: 400, ErrorClass: errclass.ClientBadRequest}, "x")
 	if err := shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
