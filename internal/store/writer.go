@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,10 +73,15 @@ type WriterStats struct {
 type Writer struct {
 	store UsageInserter
 	opt   WriterOptions
-	ch    chan Usage
 
-	mu     sync.RWMutex // Enqueue holds it shared; Close takes it to set closed
+	// The queue is a slice that grows with the backlog, not a channel of
+	// QueueSize rows: a channel's buffer is allocated whole and, since rows
+	// hold strings, scanned by every garbage collection, full or empty
+	// (2 MB of the gateway's live heap at the default size).
+	mu     sync.Mutex
+	queue  []Usage
 	closed bool
+	wake   chan struct{} // a full batch is waiting (capacity 1)
 
 	stop      chan struct{} // closed by Close: drain and return
 	done      chan struct{} // closed when run returns
@@ -93,7 +99,7 @@ func NewWriter(s UsageInserter, opt WriterOptions) *Writer {
 	w := &Writer{
 		store:  s,
 		opt:    opt,
-		ch:     make(chan Usage, opt.QueueSize),
+		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		ctx:    ctx,
@@ -110,21 +116,23 @@ func (w *Writer) Enqueue(u Usage) bool {
 	if u.Time.IsZero() {
 		u.Time = time.Now()
 	}
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.closed {
+	w.mu.Lock()
+	if w.closed || len(w.queue) >= w.opt.QueueSize {
+		w.mu.Unlock()
 		w.dropped.Add(1)
 		return false
 	}
-	w.enqueued.Add(1) // before the send, so that Pending never goes negative
-	select {
-	case w.ch <- u:
-		return true
-	default:
-		w.enqueued.Add(-1)
-		w.dropped.Add(1)
-		return false
+	w.queue = append(w.queue, u)
+	full := len(w.queue)%w.opt.BatchSize == 0
+	w.enqueued.Add(1)
+	w.mu.Unlock()
+	if full {
+		select {
+		case w.wake <- struct{}{}:
+		default: // already signalled
+		}
 	}
+	return true
 }
 
 // Stats returns the counters.
@@ -173,39 +181,43 @@ func (w *Writer) run() {
 	defer close(w.done)
 	tick := time.NewTicker(w.opt.FlushInterval)
 	defer tick.Stop()
-	batch := make([]Usage, 0, w.opt.BatchSize)
-	flush := func() {
-		if len(batch) > 0 {
-			w.write(batch)
-			batch = make([]Usage, 0, w.opt.BatchSize) // the store may keep the old slice
-		}
-	}
-	add := func(u Usage) {
-		batch = append(batch, u)
-		if len(batch) >= w.opt.BatchSize {
-			flush()
-		}
-	}
 	for {
+		partial, last := false, false
 		select {
-		case u := <-w.ch:
-			add(u)
+		case <-w.wake:
 		case <-tick.C:
-			flush()
+			partial = true
 		case <-w.stop:
 			// Enqueue can no longer add rows (closed is set before stop is
-			// closed), so draining the channel once finds every queued row.
-			for {
-				select {
-				case u := <-w.ch:
-					add(u)
-				default:
-					flush()
-					return
-				}
-			}
+			// closed), so what is queued now is all there will be.
+			partial, last = true, true
+		}
+		for batch := w.take(partial); batch != nil; batch = w.take(partial) {
+			w.write(batch)
+		}
+		if last {
+			return
 		}
 	}
+}
+
+// take removes the next batch from the queue: a full one, or with partial
+// whatever is there. It returns nil when there is none.
+func (w *Writer) take(partial bool) []Usage {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := min(len(w.queue), w.opt.BatchSize)
+	if n == 0 || (n < w.opt.BatchSize && !partial) {
+		return nil
+	}
+	batch := slices.Clone(w.queue[:n]) // the store may keep it
+	rest := copy(w.queue, w.queue[n:])
+	clear(w.queue[rest:]) // let the rows' strings go
+	w.queue = w.queue[:rest]
+	if rest == 0 && cap(w.queue) > 4*w.opt.BatchSize {
+		w.queue = nil // a backlog's array is not kept once it drained
+	}
+	return batch
 }
 
 // write inserts one batch, retrying with backoff, and counts the outcome.

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -250,4 +252,49 @@ func BenchmarkWriterEnqueue(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
 	_ = w.Close(ctx)
+}
+
+// The queue costs memory for the rows it holds, not for its capacity: an
+// idle gateway's writer is not a 10,000-row buffer that every garbage
+// collection scans. Rows keep their order across a backlog larger than a
+// batch, and the backlog's memory is given back once written.
+func TestWriterQueueCostsWhatItHolds(t *testing.T) {
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	r := &recordingStore{}
+	w := NewWriter(r, WriterOptions{QueueSize: 100000, BatchSize: 64, FlushInterval: time.Hour})
+	defer w.Close(context.Background())
+	if grew := int64(heap()) - int64(before); grew > 64<<10 {
+		t.Errorf("an empty writer with room for 100,000 rows holds %d KiB of heap", grew>>10)
+	}
+	for i := range 1000 {
+		w.Enqueue(Usage{RequestID: strconv.Itoa(i)})
+	}
+	waitFor(t, "the full batches", func() bool { return r.rows() == 960 })
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, b := range r.batches {
+		for _, u := range b {
+			if u.RequestID != strconv.Itoa(n) {
+				t.Fatalf("row %d is %q: order lost", n, u.RequestID)
+			}
+			n++
+		}
+	}
+	if n != 1000 {
+		t.Fatalf("%d rows written, want 1000", n)
+	}
+	w.mu.Lock()
+	left := cap(w.queue)
+	w.mu.Unlock()
+	if left > 4*64 {
+		t.Errorf("the drained queue keeps room for %d rows", left)
+	}
 }
