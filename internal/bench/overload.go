@@ -52,7 +52,7 @@ func (r *runner) overload(ctx context.Context, tmp string, cpuTarget, cpuLoad in
 	if err != nil {
 		return nil, err
 	}
-	up, err := startProc(ctx, "slow-upstream", cpuLoad, false, []string{"GOMAXPROCS=1"}, o.Bin, "bench-upstream",
+	up, err := startProc(ctx, "slow-upstream", cpuLoad, false, apparatusEnv("GOMAXPROCS=1"), o.Bin, "bench-upstream",
 		"--listen", upAddr, "--ttfb", o.OverloadTTFB.String(), "--chunks", "1")
 	if err != nil {
 		return nil, err
