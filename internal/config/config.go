@@ -167,7 +167,16 @@ type Server struct {
 	LogBodies bool
 	// Engine serves HTTP: EngineLean (the default) or EngineNetHTTP.
 	Engine string
+	// GCHeadroomMiB is how far the heap may always grow between garbage
+	// collections, read at start: rarer collections while the live heap
+	// is small, for a steadier tail latency. 0 means
+	// DefaultGCHeadroomMiB, GCHeadroomOff none (Go's own pacing). The
+	// GOGC environment variable, when set, wins.
+	GCHeadroomMiB int
 }
+
+// GCHeadroomOff is GCHeadroomMiB for no floor (server.gc_headroom_mib: 0).
+const GCHeadroomOff = -1
 
 // HTTP engines for server.engine.
 const (
@@ -181,6 +190,7 @@ const (
 	DefaultMaxBodyBytes  = 32 << 20
 	DefaultShutdownGrace = 30 * time.Second
 	DefaultMaxInFlight   = 8192
+	DefaultGCHeadroomMiB = 32
 )
 
 // Mocked reports whether every vendor is of type mock, i.e. no request can

@@ -87,6 +87,12 @@ func (c *Config) validate() error {
 	if c.Server.MaxInFlight < 0 {
 		return errors.New("server.max_in_flight: must be greater than 0")
 	}
+	switch {
+	case c.Server.GCHeadroomMiB == 0:
+		c.Server.GCHeadroomMiB = DefaultGCHeadroomMiB
+	case c.Server.GCHeadroomMiB < GCHeadroomOff:
+		return errors.New("server.gc_headroom_mib: must be 0 (off) or more")
+	}
 	switch c.Server.Engine {
 	case "":
 		c.Server.Engine = EngineLean

@@ -389,7 +389,7 @@ func (d *yamlDecoder) duration(n *yaml.Node, path string) (time.Duration, error)
 
 func (d *yamlDecoder) server(n *yaml.Node) (Server, error) {
 	var s Server
-	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace", "max_in_flight", "log_bodies", "engine")
+	f, err := d.fields(n, "server", false, "max_body_bytes", "shutdown_grace", "max_in_flight", "log_bodies", "engine", "gc_headroom_mib")
 	if err != nil {
 		return s, err
 	}
@@ -403,6 +403,17 @@ func (d *yamlDecoder) server(n *yaml.Node) (Server, error) {
 	}
 	if s.MaxInFlight, err = d.count(f["max_in_flight"], "server.max_in_flight"); err != nil {
 		return s, err
+	}
+	gc, set, err := d.int(f["gc_headroom_mib"], "server.gc_headroom_mib")
+	switch {
+	case err != nil:
+		return s, err
+	case set && gc < 0:
+		return s, d.errorf(f["gc_headroom_mib"], "server.gc_headroom_mib", "must be 0 (off) or more")
+	case set && gc == 0:
+		s.GCHeadroomMiB = GCHeadroomOff
+	default:
+		s.GCHeadroomMiB = int(gc)
 	}
 	// Explicit zeros are rejected here: Validate would read them as "unset".
 	size, set, err := d.int(f["max_body_bytes"], "server.max_body_bytes")

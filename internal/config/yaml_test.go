@@ -304,6 +304,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"server.shutdown_grace: want a duration like 30s, got a number"}},
 		{"zero duration", "vendors:\n" + ok + "server: {shutdown_grace: 0s}", []string{"server.shutdown_grace: must be greater than 0"}},
 		{"unknown engine", "vendors:\n" + ok + "server: {engine: fasthttp}", []string{`server.engine: want lean or net/http, got "fasthttp"`}},
+		{"negative gc_headroom_mib", "vendors:\n" + ok + "server: {gc_headroom_mib: -1}", []string{"server.gc_headroom_mib: must be 0 (off) or more"}},
+		{"gc_headroom_mib with a unit", "vendors:\n" + ok + "server: {gc_headroom_mib: 32MiB}", []string{"server.gc_headroom_mib: want a whole number"}},
 		{"negative duration", "vendors:\n" + ok + "server: {shutdown_grace: -1s}", []string{"server.shutdown_grace: must be greater than 0"}},
 		{"bad listen", "listen: \"8082\"\nvendors:\n" + ok, []string{`config.yaml: listen: want host:port`}},
 	}
@@ -316,6 +318,27 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("got a config with the error: %+v", c)
 			}
 		})
+	}
+}
+
+// The GC floor: 32 MiB unless set, an explicit 0 turns it off.
+func TestLoadGCHeadroom(t *testing.T) {
+	for _, c := range []struct {
+		server string
+		want   int
+	}{
+		{"", DefaultGCHeadroomMiB},
+		{"server: {gc_headroom_mib: 64}\n", 64},
+		{"server: {gc_headroom_mib: 0}\n", GCHeadroomOff},
+	} {
+		path := writeFile(t, t.TempDir(), "config.yaml", "vendors: [{type: openai, credentials: [k]}]\n"+c.server)
+		cfg, err := Load(path, mapEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Server.GCHeadroomMiB != c.want {
+			t.Errorf("%q: GCHeadroomMiB = %d, want %d", c.server, cfg.Server.GCHeadroomMiB, c.want)
+		}
 	}
 }
 
