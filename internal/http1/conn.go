@@ -450,6 +450,18 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Ready reports whether the rest of the body is already in memory, so
+// that reading it cannot wait on the client (a handler can then skip
+// arming a read deadline for it).
+func (b *body) Ready() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.done || b.left == 0 {
+		return true
+	}
+	return b.c.br != nil && int64(b.c.br.Buffered()) >= b.left
+}
+
 // stop ends the body with its handler (when the connection will not carry
 // another request) and reports how much of it is still on the wire.
 func (b *body) stop() int64 {

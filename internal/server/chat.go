@@ -269,12 +269,12 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, c *caller, op str
 // back with putBuffer once the body is no longer used.
 func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, st *state) (*bytes.Buffer, []byte, *openai.Error) {
 	buf := s.getBuffer()
-	body, e := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes)
+	body, e := readBody(w, r, buf, st.cfg.Server.MaxBodyBytes, s.bodyTimeout)
 	return buf, body, e
 }
 
 // readBody reads the request body into buf, enforcing the size limit.
-func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit int64) ([]byte, *openai.Error) {
+func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit int64, timeout time.Duration) ([]byte, *openai.Error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
@@ -285,21 +285,30 @@ func readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit i
 	}
 	// A body that trickles in holds a slot (max_in_flight) and memory:
 	// it gets a deadline of its own (the server has only a header timeout,
-	// since streams may run long).
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	// since streams may run long). One that arrived with its head needs none.
+	var rc *http.ResponseController
+	if rb, ok := r.Body.(interface{ Ready() bool }); !ok || !rb.Ready() {
+		rc = http.NewResponseController(w)
+		rc.SetReadDeadline(time.Now().Add(timeout))
+	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
-	// Cleared at once: the connection's background read watches for the
-	// client leaving during a long stream, and must not time out.
-	rc.SetReadDeadline(time.Time{})
+	if rc != nil {
+		// Cleared at once: the connection's background read watches for
+		// the client leaving during a long stream, and must not time out.
+		rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(limit)
 		}
+		// The rest of the body may still come: the connection cannot
+		// carry another request (net/http would otherwise wait to
+		// discard it, with no deadline, before answering).
+		w.Header().Set("Connection", "close")
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, errorf(http.StatusRequestTimeout, "body_read_timeout", "", "the request body did not arrive within %s", bodyReadTimeout)
+			return nil, errorf(http.StatusRequestTimeout, "body_read_timeout", "", "the request body did not arrive within %s", timeout)
 		}
 		return nil, errorf(http.StatusBadRequest, "body_read_failed", "", "could not read the request body")
 	}

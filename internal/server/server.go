@@ -75,6 +75,9 @@ type Server struct {
 	circuits *route.Health // outlive reloads
 	buffers  sync.Pool     // request bodies
 	events   sync.Pool     // *[]byte: streamed events being written
+	// bodyTimeout bounds reading a request body (bodyReadTimeout; tests
+	// shorten it).
+	bodyTimeout time.Duration
 	// inFlight counts requests being served, for max_in_flight.
 	inFlight atomic.Int64
 	keys     *keyCache
@@ -107,7 +110,8 @@ type state struct {
 func New(cfg *config.Config, o Options) (*Server, error) {
 	s := &Server{log: o.Logger, version: o.Version, started: time.Now(), opts: o,
 		circuits: route.NewHealth(), adapters: map[string]vendors.Adapter{},
-		keys: newKeyCache(o.Store), limiter: o.Limiter, metrics: metrics.New(nil), stats: stats.New(), tracer: o.Tracer}
+		keys: newKeyCache(o.Store), limiter: o.Limiter, metrics: metrics.New(nil), stats: stats.New(), tracer: o.Tracer,
+		bodyTimeout: bodyReadTimeout}
 	circuits := func() []metrics.CircuitState {
 		return metrics.PoolCircuits(s.state.Load().router.Pool.All(), time.Now())
 	}
