@@ -28,10 +28,46 @@ const (
 // retries) and a small pool of read-only connections.
 type sqliteBackend struct {
 	w, r *sql.DB
+	cp   *checkpointer // nil for an in-memory database
 }
 
 func (b *sqliteBackend) reader() querier { return sqlQuerier{b.r} }
-func (b *sqliteBackend) writer() querier { return sqlQuerier{b.w} }
+
+func (b *sqliteBackend) writer() querier {
+	if b.cp == nil {
+		return sqlQuerier{b.w}
+	}
+	return checkpointedQuerier{sqlQuerier{b.w}, b.cp}
+}
+
+// checkpointedQuerier counts the writer's single-statement writes as
+// commits.
+type checkpointedQuerier struct {
+	sqlQuerier
+	cp *checkpointer
+}
+
+func (q checkpointedQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
+	n, err := q.sqlQuerier.exec(ctx, s, args...)
+	if err == nil {
+		q.cp.committed(ctx)
+	}
+	return n, err
+}
+
+// checkpointedTx counts its commit.
+type checkpointedTx struct {
+	sqlTx
+	cp *checkpointer
+}
+
+func (t checkpointedTx) commit(ctx context.Context) error {
+	if err := t.sqlTx.commit(ctx); err != nil {
+		return err
+	}
+	t.cp.committed(ctx)
+	return nil
+}
 
 func (b *sqliteBackend) begin(ctx context.Context) (tx, error) {
 	// The writer's _txlock=immediate makes this BEGIN IMMEDIATE: the write
@@ -41,7 +77,11 @@ func (b *sqliteBackend) begin(ctx context.Context) (tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTx{sqlQuerier: sqlQuerier{t}, tx: t}, nil
+	st := sqlTx{sqlQuerier: sqlQuerier{t}, tx: t}
+	if b.cp == nil {
+		return st, nil
+	}
+	return checkpointedTx{st, b.cp}, nil
 }
 
 func (b *sqliteBackend) ping(ctx context.Context) error {
@@ -116,7 +156,9 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 	}
 
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=synchronous(NORMAL)", sqliteBusyTimeoutMs)
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// Checkpoints are the store's (checkpoint.go); readers never write, so
+	// they never checkpoint either.
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -147,6 +189,10 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 		r.SetMaxOpenConns(sqliteReaders)
 		r.SetMaxIdleConns(sqliteReaders)
 		b.r = r
+		b.cp = newCheckpointer(func(ctx context.Context) error {
+			_, err := w.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			return err
+		})
 	}
 	if err := migrate(ctx, b, sqliteDialect); err != nil {
 		return fail(err)
