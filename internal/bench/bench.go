@@ -188,8 +188,6 @@ func (o Options) scenarios() []scenario {
 	return out
 }
 
-// Run starts the upstream, proxy and gateway, drives every scenario
-// against each target, and stops them all before returning.
 // apparatusGOGC is the GOGC of the load generator and the upstream: 40 MiB
 // of garbage between collections (the minimum heap scales with GOGC).
 const apparatusGOGC = 1000
@@ -202,6 +200,8 @@ func apparatusEnv(env ...string) []string {
 	return env
 }
 
+// Run starts the upstream, proxy and gateway, drives every scenario
+// against each target, and stops them all before returning.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o, err := o.withDefaults()
 	if err != nil {

@@ -178,6 +178,11 @@ type Server struct {
 // GCHeadroomOff is GCHeadroomMiB for no floor (server.gc_headroom_mib: 0).
 const GCHeadroomOff = -1
 
+// MaxGCHeadroomMiB bounds server.gc_headroom_mib (1 TiB): gcfloor's
+// arithmetic (headroom×100 in bytes) must not overflow, and past ~4 TiB
+// GOGC is capped anyway.
+const MaxGCHeadroomMiB = 1 << 20
+
 // HTTP engines for server.engine.
 const (
 	EngineLean    = "lean"     // internal/http1, handing rarities to net/http

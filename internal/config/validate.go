@@ -92,6 +92,8 @@ func (c *Config) validate() error {
 		c.Server.GCHeadroomMiB = DefaultGCHeadroomMiB
 	case c.Server.GCHeadroomMiB < GCHeadroomOff:
 		return errors.New("server.gc_headroom_mib: must be 0 (off) or more")
+	case c.Server.GCHeadroomMiB > MaxGCHeadroomMiB:
+		return fmt.Errorf("server.gc_headroom_mib: at most %d", MaxGCHeadroomMiB)
 	}
 	switch c.Server.Engine {
 	case "":

@@ -305,6 +305,7 @@ func TestLoadErrors(t *testing.T) {
 		{"zero duration", "vendors:\n" + ok + "server: {shutdown_grace: 0s}", []string{"server.shutdown_grace: must be greater than 0"}},
 		{"unknown engine", "vendors:\n" + ok + "server: {engine: fasthttp}", []string{`server.engine: want lean or net/http, got "fasthttp"`}},
 		{"negative gc_headroom_mib", "vendors:\n" + ok + "server: {gc_headroom_mib: -1}", []string{"server.gc_headroom_mib: must be 0 (off) or more"}},
+		{"huge gc_headroom_mib", "vendors:\n" + ok + "server: {gc_headroom_mib: 2000000}", []string{"server.gc_headroom_mib: at most 1048576"}},
 		{"gc_headroom_mib with a unit", "vendors:\n" + ok + "server: {gc_headroom_mib: 32MiB}", []string{"server.gc_headroom_mib: want a whole number"}},
 		{"negative duration", "vendors:\n" + ok + "server: {shutdown_grace: -1s}", []string{"server.shutdown_grace: must be greater than 0"}},
 		{"bad listen", "listen: \"8082\"\nvendors:\n" + ok, []string{`config.yaml: listen: want host:port`}},

@@ -58,15 +58,26 @@ func (c *checkpointer) committed(ctx context.Context) {
 // runtime's own default (and its automatic updates) unless the GOMAXPROCS
 // variable chose a number. Changing GOMAXPROCS stops the world briefly,
 // which once a checkpoint costs tens of microseconds.
+//
+// The previous value is put back whoever chose it: the GOMAXPROCS
+// variable, a runtime.GOMAXPROCS call (go test -cpu, a pinned process) or
+// the runtime's default, which alone keeps its automatic updates. Calls
+// are serialised so that two stores cannot restore each other's n+1.
 func withSpareP(fn func()) {
+	spareP.Lock()
+	defer spareP.Unlock()
 	n := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(n + 1)
 	defer func() {
-		if os.Getenv("GOMAXPROCS") != "" {
-			runtime.GOMAXPROCS(n)
-		} else {
+		if os.Getenv("GOMAXPROCS") == "" {
 			runtime.SetDefaultGOMAXPROCS()
+			if runtime.GOMAXPROCS(0) == n {
+				return
+			}
 		}
+		runtime.GOMAXPROCS(n)
 	}()
 	fn()
 }
+
+var spareP sync.Mutex

@@ -79,7 +79,8 @@ type Writer struct {
 	// hold strings, scanned by every garbage collection, full or empty
 	// (2 MB of the gateway's live heap at the default size).
 	mu     sync.Mutex
-	queue  []Usage
+	queue  []Usage // rows queue[head:] are waiting
+	head   int
 	closed bool
 	wake   chan struct{} // a full batch is waiting (capacity 1)
 
@@ -117,13 +118,23 @@ func (w *Writer) Enqueue(u Usage) bool {
 		u.Time = time.Now()
 	}
 	w.mu.Lock()
-	if w.closed || len(w.queue) >= w.opt.QueueSize {
+	n := len(w.queue) - w.head
+	if w.closed || n >= w.opt.QueueSize {
 		w.mu.Unlock()
 		w.dropped.Add(1)
 		return false
 	}
+	if len(w.queue) == cap(w.queue) && w.head > 0 && w.head*4 >= len(w.queue) {
+		// Move the waiting rows down once the array is full and a quarter
+		// of it is taken rows: at most 3 copies per row amortised, where
+		// copying the rest down at every take cost O(backlog) under the
+		// lock Enqueue waits on. Otherwise append grows the array.
+		k := copy(w.queue, w.queue[w.head:])
+		clear(w.queue[k:])
+		w.queue, w.head = w.queue[:k], 0
+	}
 	w.queue = append(w.queue, u)
-	full := len(w.queue)%w.opt.BatchSize == 0
+	full := (n+1)%w.opt.BatchSize == 0
 	w.enqueued.Add(1)
 	w.mu.Unlock()
 	if full {
@@ -206,16 +217,18 @@ func (w *Writer) run() {
 func (w *Writer) take(partial bool) []Usage {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := min(len(w.queue), w.opt.BatchSize)
+	n := min(len(w.queue)-w.head, w.opt.BatchSize)
 	if n == 0 || (n < w.opt.BatchSize && !partial) {
 		return nil
 	}
-	batch := slices.Clone(w.queue[:n]) // the store may keep it
-	rest := copy(w.queue, w.queue[n:])
-	clear(w.queue[rest:]) // let the rows' strings go
-	w.queue = w.queue[:rest]
-	if rest == 0 && cap(w.queue) > 4*w.opt.BatchSize {
-		w.queue = nil // a backlog's array is not kept once it drained
+	batch := slices.Clone(w.queue[w.head : w.head+n]) // the store may keep it
+	clear(w.queue[w.head : w.head+n])                 // let the rows' strings go
+	w.head += n
+	if w.head == len(w.queue) {
+		w.queue, w.head = w.queue[:0], 0
+		if cap(w.queue) > 4*w.opt.BatchSize {
+			w.queue = nil // a backlog's array is not kept once it drained
+		}
 	}
 	return batch
 }

@@ -298,3 +298,47 @@ func TestWriterQueueCostsWhatItHolds(t *testing.T) {
 		t.Errorf("the drained queue keeps room for %d rows", left)
 	}
 }
+
+// Eight goroutines enqueue at once into a queue smaller than what they send:
+// every row is either refused (counted) or written, each producer's rows keep
+// their order, and nothing stays pending after Close.
+func TestWriterManyProducersKeepCountsAndOrder(t *testing.T) {
+	r := &recordingStore{}
+	w := NewWriter(r, WriterOptions{QueueSize: 3000, BatchSize: 7, FlushInterval: time.Hour})
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20000 {
+				w.Enqueue(Usage{RequestID: strconv.Itoa(p) + ":" + strconv.Itoa(i)})
+			}
+		}()
+	}
+	wg.Wait()
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := w.Stats()
+	if s.Enqueued+s.Dropped != 160000 || s.Written != s.Enqueued || s.Pending != 0 || int64(r.rows()) != s.Written {
+		t.Fatalf("%+v rows=%d", s, r.rows())
+	}
+	last := map[string]int{}
+	for _, b := range r.batches {
+		for _, u := range b {
+			var p, i int
+			for k := 0; k < len(u.RequestID); k++ {
+				if u.RequestID[k] == ':' {
+					p, _ = strconv.Atoi(u.RequestID[:k])
+					i, _ = strconv.Atoi(u.RequestID[k+1:])
+				}
+			}
+			key := strconv.Itoa(p)
+			if prev, ok := last[key]; ok && i <= prev {
+				t.Fatalf("order lost for producer %d: %d after %d", p, i, prev)
+			}
+			last[key] = i
+		}
+	}
+	t.Logf("%+v", s)
+}
