@@ -28,7 +28,7 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 	s.settle(r, x, status, d)
 	s.observe(x, status, d)
 	level := slog.LevelInfo
-	if x.errCode != "" && x.status >= 500 {
+	if x.errCode != "" && status >= 500 { // a client leaving (499) is no fault of ours
 		level = slog.LevelWarn
 	}
 	if !s.log.Enabled(context.Background(), level) {

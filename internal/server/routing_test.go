@@ -147,6 +147,14 @@ func TestClientCancelReachesUpstream(t *testing.T) {
 			cancel()
 			<-done
 			eventually(t, "the vendor to see the cancellation", func() bool { return up.Canceled() == 1 })
+			// Logged as nginx would, and not as a failure of the gateway or
+			// the vendor: status 499 at level INFO.
+			eventually(t, "the request's log line", func() bool { return strings.Contains(g.logs.String(), `"status":499`) })
+			for _, line := range strings.Split(g.logs.String(), "\n") {
+				if strings.Contains(line, `"status":499`) && !strings.Contains(line, `"level":"INFO"`) {
+					t.Errorf("a client that left is logged as %s", line)
+				}
+			}
 		})
 		t.Run(f.name+"/mid-stream", func(t *testing.T) {
 			up := fake.Start(t, f.flavor, fake.Options{Chunks: 1000, ChunkGap: 5 * time.Millisecond})
