@@ -55,6 +55,9 @@ type Adapter struct {
 	deployments      map[string]string
 	uaHeader         []string
 	authCache        sync.Map // key → its Authorization (or api-key) value
+	// chatURL and embedURL parsed once: parsing them per request was a
+	// visible share of building it. Never modified (transports only read).
+	chatU, embedU *url.URL
 }
 
 // New builds an adapter.
@@ -67,7 +70,7 @@ func New(o Options) *Adapter {
 	if ua == "" {
 		ua = "genrouter"
 	}
-	return &Adapter{
+	a := &Adapter{
 		chatURL:   o.BaseURL + "/chat/completions",
 		modelsURL: o.BaseURL + "/models",
 		headers:   o.Headers,
@@ -81,6 +84,11 @@ func New(o Options) *Adapter {
 		deployments: o.Deployments,
 		uaHeader:    []string{ua},
 	}
+	// A base URL that does not parse keeps the per-request parse, which
+	// reports the error where it always did.
+	a.chatU, _ = url.Parse(a.chatURL)
+	a.embedU, _ = url.Parse(a.embedURL)
+	return a
 }
 
 // url is where an operation goes: fixed for OpenAI, per deployment for
@@ -149,7 +157,14 @@ func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, 
 // post sends body and returns a 2xx response, or the vendor's error
 // normalised to OpenAI's shape.
 func (a *Adapter) post(ctx context.Context, target string, c *vendors.Call, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	var u *url.URL
+	switch target {
+	case a.chatURL:
+		u = a.chatU
+	case a.embedURL:
+		u = a.embedU
+	}
+	req, err := newPost(ctx, target, u, body)
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
@@ -173,6 +188,20 @@ func (a *Adapter) post(ctx context.Context, target string, c *vendors.Call, body
 	return vendors.Send(ctx, a.client, req, func(status int, h http.Header, b []byte) error {
 		return upstreamError(status, h, b, c.Key)
 	})
+}
+
+// newPost is http.NewRequestWithContext for a POST of body to target, with
+// target already parsed as u when u is not nil.
+func newPost(ctx context.Context, target string, u *url.URL, body []byte) (*http.Request, error) {
+	if u == nil {
+		return http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.URL, req.Host = u, u.Host
+	return req, nil
 }
 
 // auth puts the key where the vendor wants it. Keyless servers (a local
