@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"os"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -18,8 +16,9 @@ import (
 //
 // So automatic checkpoints are off on the writer connection and the store
 // runs them itself, after a commit, with one P more than usual for the
-// length of the call: requests go on while the writer's thread waits on
-// the disk.
+// length of the call (withSpareP): requests go on while the writer's
+// thread waits on the disk.
+
 // checkpointer decides when to checkpoint and runs it.
 type checkpointer struct {
 	every   int           // commits between checkpoints
@@ -53,31 +52,3 @@ func (c *checkpointer) committed(ctx context.Context) {
 		_ = c.run(context.WithoutCancel(ctx))
 	})
 }
-
-// withSpareP runs fn with GOMAXPROCS one higher, then puts it back: the
-// runtime's own default (and its automatic updates) unless the GOMAXPROCS
-// variable chose a number. Changing GOMAXPROCS stops the world briefly,
-// which once a checkpoint costs tens of microseconds.
-//
-// The previous value is put back whoever chose it: the GOMAXPROCS
-// variable, a runtime.GOMAXPROCS call (go test -cpu, a pinned process) or
-// the runtime's default, which alone keeps its automatic updates. Calls
-// are serialised so that two stores cannot restore each other's n+1.
-func withSpareP(fn func()) {
-	spareP.Lock()
-	defer spareP.Unlock()
-	n := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(n + 1)
-	defer func() {
-		if os.Getenv("GOMAXPROCS") == "" {
-			runtime.SetDefaultGOMAXPROCS()
-			if runtime.GOMAXPROCS(0) == n {
-				return
-			}
-		}
-		runtime.GOMAXPROCS(n)
-	}()
-	fn()
-}
-
-var spareP sync.Mutex
