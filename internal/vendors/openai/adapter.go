@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/genrouter/genrouter/internal/openai"
@@ -86,9 +87,19 @@ func New(o Options) *Adapter {
 	}
 	// A base URL that does not parse keeps the per-request parse, which
 	// reports the error where it always did.
-	a.chatU, _ = url.Parse(a.chatURL)
-	a.embedU, _ = url.Parse(a.embedURL)
+	a.chatU, a.embedU = parseTarget(a.chatURL), parseTarget(a.embedURL)
 	return a
+}
+
+// parseTarget parses a fixed upstream URL as http.NewRequest would (an
+// empty port dropped from the host), or returns nil.
+func parseTarget(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil
+	}
+	u.Host = strings.TrimSuffix(u.Host, ":")
+	return u
 }
 
 // url is where an operation goes: fixed for OpenAI, per deployment for
