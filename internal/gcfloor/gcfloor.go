@@ -48,13 +48,6 @@ func Start(headroom uint64, base int) *Floor {
 	return f
 }
 
-// Percent returns the GOGC in force.
-func (f *Floor) Percent() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.percent
-}
-
 // Stop ends the adjustments and sets GOGC back to base.
 func (f *Floor) Stop() {
 	f.stopped.Store(true)
