@@ -19,9 +19,9 @@ import (
 
 const benchUsage = `Usage: genrouter bench [flags]
 
-Measures what genrouter adds over a plain reverse proxy (nginx when
-installed, else Go's httputil) and over talking to the upstream directly.
-A fast fake upstream, the proxy and the gateway run as separate processes
+Measures what genrouter adds over plain reverse proxies (nginx when
+installed, and Go's httputil) and over talking to the upstream directly.
+A fast fake upstream, the proxies and the gateway run as separate processes
 on 127.0.0.1; this process generates the load. Scenarios: idle (RSS with
 many open quiet streams), serial (one at a time), concurrent (closed loop
 per --concurrency), stream (closed-loop streams), open (fixed rate).
@@ -52,7 +52,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.OverloadLimit, "overload-limit", 256, "max_in_flight of the overload scenario's gateway")
 	fs.DurationVar(&o.OverloadTTFB, "overload-ttfb", 2*time.Second, "how long the overload scenario's upstream takes to answer")
 	scen := fs.String("scenarios", strings.Join(bench.AllScenarios, ","), "comma-separated scenarios to run")
-	fs.StringVar(&o.Proxy, "proxy", "auto", "reverse proxy floor: auto (nginx if installed, else go), nginx, go or none")
+	fs.StringVar(&o.Proxy, "proxy", "auto", "reverse-proxy floors: auto (nginx and go when nginx is installed, else go), nginx, go, both or none")
 	fs.StringVar(&o.GatewayBin, "gateway-bin", "", "gateway binary to benchmark (default: this one)")
 	fs.BoolVar(&o.NoUsageLog, "no-usage-log", false, "run the gateway with database_url: none (no usage log), to measure what logging costs")
 	fs.StringVar(&o.GatewayExpvar, "gateway-expvar", "", "URL of the gateway's expvar JSON, for allocations per request (builds that have one)")

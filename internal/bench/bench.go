@@ -41,8 +41,12 @@ type Options struct {
 	// NoUsageLog runs the gateway without its usage log (database_url:
 	// none), to measure what asynchronous logging costs.
 	NoUsageLog bool
-	Proxy      string // auto (nginx if installed, else go), nginx, go or none
-	Pin        bool   // gateway/proxy on CPU 0; load (this process, for good) and upstream on CPU 1
+	// Proxy is the reverse-proxy floor: nginx, go (httputil.ReverseProxy),
+	// both, none, or auto: both when nginx is installed, else go. The
+	// issue's targets compare with nginx; Go's proxy is the second
+	// reference it names (a Go program doing nothing but proxying).
+	Proxy string
+	Pin   bool // gateway/proxy on CPU 0; load (this process, for good) and upstream on CPU 1
 
 	Duration          time.Duration // per scenario and target (all rounds)
 	Requests          int           // cap per scenario and target (all rounds)
@@ -134,9 +138,9 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	switch o.Proxy {
-	case "auto", "nginx", "go", "none":
+	case "auto", "nginx", "go", "both", "none":
 	default:
-		return o, fmt.Errorf("bench: --proxy %q: want auto, nginx, go or none", o.Proxy)
+		return o, fmt.Errorf("bench: --proxy %q: want auto, nginx, go, both or none", o.Proxy)
 	}
 	return o, nil
 }
@@ -262,13 +266,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	procs = append(procs, up)
 
-	proxy, pxAddr, err := startProxy(ctx, o, tmp, cpuTarget, upAddr)
-	if err != nil {
-		return nil, err
+	type floor struct {
+		p    *proc
+		addr string
 	}
-	if proxy != nil {
-		procs = append(procs, proxy)
-		rep.Proxy = proxy.name
+	var floors []floor
+	for _, kind := range proxyKinds(o.Proxy) {
+		p, addr, err := startProxy(ctx, kind, tmp, cpuTarget, upAddr, o.Bin)
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, p)
+		floors = append(floors, floor{p, addr})
+		rep.Proxies = append(rep.Proxies, p.name)
+	}
+	if len(rep.Proxies) > 0 {
+		rep.Proxy = rep.Proxies[0]
 	}
 
 	gwAddr, err := freeAddr()
@@ -290,18 +303,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	procs = append(procs, gw)
 
 	targets := []*target{{name: "direct", url: "http://" + upAddr + "/v1/chat/completions"}}
-	if proxy != nil {
-		targets = append(targets, &target{name: rep.Proxy, url: "http://" + pxAddr + "/v1/chat/completions", proc: proxy})
+	for _, f := range floors {
+		targets = append(targets, &target{name: f.p.name, url: "http://" + f.addr + "/v1/chat/completions", proc: f.p})
 	}
 	targets = append(targets, &target{name: "genrouter", url: "http://" + gwAddr + "/v1/chat/completions", proc: gw})
 
-	for _, w := range []struct {
-		p    *proc
-		addr string
-	}{{up, upAddr}, {proxy, pxAddr}, {gw, gwAddr}} {
-		if w.p == nil {
-			continue
-		}
+	for _, w := range append([]floor{{up, upAddr}, {gw, gwAddr}}, floors...) {
 		if err := waitListening(ctx, w.p, w.addr, 15*time.Second); err != nil {
 			return nil, err
 		}
@@ -387,30 +394,38 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// startProxy starts the reverse-proxy floor, if any: nginx with a
-// generated config, or this binary's bench-proxy.
-func startProxy(ctx context.Context, o Options, tmp string, cpu int, upAddr string) (*proc, string, error) {
-	nginx, haveNginx := findNginx()
-	kind := o.Proxy
-	if kind == "auto" {
-		kind = "go"
-		if haveNginx {
-			kind = "nginx"
+// proxyKinds is what --proxy asks for, in order: nginx first, as the
+// floor the targets compare with.
+func proxyKinds(choice string) []string {
+	_, haveNginx := findNginx()
+	switch choice {
+	case "none":
+		return nil
+	case "auto":
+		if !haveNginx {
+			return []string{"go"}
 		}
+		return []string{"nginx", "go"}
+	case "both":
+		return []string{"nginx", "go"}
 	}
-	if kind == "none" {
-		return nil, "", nil
-	}
+	return []string{choice}
+}
+
+// startProxy starts one reverse-proxy floor: nginx with a generated
+// config, or bin's bench-proxy (Go's httputil.ReverseProxy).
+func startProxy(ctx context.Context, kind, tmp string, cpu int, upAddr, bin string) (*proc, string, error) {
+	nginx, haveNginx := findNginx()
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
 	if kind == "go" {
-		p, err := startProc(ctx, "go-proxy", cpu, false, nil, o.Bin, "bench-proxy", "--listen", addr, "--upstream", "http://"+upAddr)
+		p, err := startProc(ctx, "go-proxy", cpu, false, nil, bin, "bench-proxy", "--listen", addr, "--upstream", "http://"+upAddr)
 		return p, addr, err
 	}
 	if !haveNginx {
-		return nil, "", errors.New("bench: --proxy nginx: nginx is not installed (apt-get install nginx)")
+		return nil, "", errors.New("bench: nginx is not installed (apt-get install nginx); --proxy go compares with Go's httputil alone")
 	}
 	dir := filepath.Join(tmp, "nginx")
 	conf, err := writeNginxConf(dir, addr, upAddr)

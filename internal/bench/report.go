@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,7 +18,8 @@ type Report struct {
 	Started     time.Time         `json:"started"`
 	Machine     Machine           `json:"machine"`
 	Settings    Settings          `json:"settings"`
-	Proxy       string            `json:"proxy"` // nginx, go-proxy or "" (none)
+	Proxy       string            `json:"proxy"`             // the floor the targets use: nginx, go-proxy or "" (none)
+	Proxies     []string          `json:"proxies,omitempty"` // every floor measured, Proxy first
 	Pinned      string            `json:"pinned,omitempty"`
 	Notes       []string          `json:"notes,omitempty"`
 	StartRSSKiB map[string]int64  `json:"start_rss_kib"`
@@ -192,8 +194,10 @@ func (r *Report) finish() {
 		if gw == nil {
 			continue
 		}
-		if px := s.result(r.Proxy); px != nil && r.Proxy != "" {
-			s.Ratios["genrouter/"+r.Proxy] = compare(gw, px, true)
+		for _, name := range r.Proxies {
+			if px := s.result(name); px != nil {
+				s.Ratios["genrouter/"+name] = compare(gw, px, true)
+			}
 		}
 		if direct != nil {
 			s.Ratios["genrouter/direct"] = compare(gw, direct, false)
@@ -246,8 +250,8 @@ func compare(a, b *TargetResult, added bool) map[string]float64 {
 }
 
 // checks evaluates issue 8's targets. The latency, throughput and CPU ones
-// compare with nginx; against the Go proxy they are shown but only
-// indicative.
+// compare with nginx; against the Go proxy they are shown too, marked
+// indicative: the issue names httputil as a second reference point.
 func (r *Report) checks() {
 	add := func(name string, v float64, ok bool, op string, limit float64, unit, note string) {
 		c := Check{Name: name, Value: v, Op: op, Limit: limit, Unit: unit, Note: note}
@@ -261,33 +265,31 @@ func (r *Report) checks() {
 		}
 		r.Checks = append(r.Checks, c)
 	}
-	vs := "genrouter/" + r.Proxy
-	note := ""
-	if r.Proxy != "nginx" {
-		note = "vs " + r.Proxy + ", not nginx: indicative only"
-	}
-	get := func(s *ScenarioResult, k string) (float64, bool) {
-		v, ok := s.Ratios[vs][k]
-		return v, ok
-	}
-	for _, s := range r.Scenarios {
-		if r.Proxy == "" {
-			break
+	for _, px := range r.Proxies {
+		note := ""
+		if px != "nginx" {
+			note = "vs " + px + ", not nginx: indicative only"
 		}
-		switch {
-		case s.Name == ScenarioSerial:
-			v, ok := get(s, "added_p50")
-			add("one at a time: added p50 vs "+r.Proxy, v, ok, "<=", 1.5, "x", note)
-			v, ok = get(s, "added_p99")
-			add("one at a time: added p99 vs "+r.Proxy, v, ok, "<=", 2, "x", note)
-		case s.Kind == "closed" && !s.Stream && s.Concurrency == 32:
-			v, ok := get(s, "req_per_s")
-			add("32 concurrent: throughput vs "+r.Proxy, v, ok, ">=", 0.75, "x", note)
-			v, ok = get(s, "cpu_per_req")
-			add("32 concurrent: CPU per request vs "+r.Proxy, v, ok, "<=", 3, "x", note)
-		case s.Stream:
-			v, ok := get(s, "ttfb_p50")
-			add(fmt.Sprintf("%d concurrent streams: TTFB p50 vs %s", s.Concurrency, r.Proxy), v, ok, "<=", 1.5, "x", note)
+		get := func(s *ScenarioResult, k string) (float64, bool) {
+			v, ok := s.Ratios["genrouter/"+px][k]
+			return v, ok
+		}
+		for _, s := range r.Scenarios {
+			switch {
+			case s.Name == ScenarioSerial:
+				v, ok := get(s, "added_p50")
+				add("one at a time: added p50 vs "+px, v, ok, "<=", 1.5, "x", note)
+				v, ok = get(s, "added_p99")
+				add("one at a time: added p99 vs "+px, v, ok, "<=", 2, "x", note)
+			case s.Kind == "closed" && !s.Stream && s.Concurrency == 32:
+				v, ok := get(s, "req_per_s")
+				add("32 concurrent: throughput vs "+px, v, ok, ">=", 0.75, "x", note)
+				v, ok = get(s, "cpu_per_req")
+				add("32 concurrent: CPU per request vs "+px, v, ok, "<=", 3, "x", note)
+			case s.Stream:
+				v, ok := get(s, "ttfb_p50")
+				add(fmt.Sprintf("%d concurrent streams: TTFB p50 vs %s", s.Concurrency, px), v, ok, "<=", 1.5, "x", note)
+			}
 		}
 	}
 	for _, s := range r.Scenarios {
@@ -323,7 +325,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 func (r *Report) WriteTable(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "genrouter bench — %s, %d CPUs (%s), Linux %s, %s\n", r.Started.Format(time.RFC3339), m.CPUs, m.CPUModel, m.Kernel, m.GoVersion)
-	px := r.Proxy
+	px := strings.Join(r.Proxies, ", ")
 	if px == "" {
 		px = "none"
 	}
@@ -340,7 +342,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintln(w, "  load is the load generator + upstream, other the rest of the machine (100% = one core busy)")
 	if len(r.StartRSSKiB) > 0 {
 		fmt.Fprint(w, "RSS right after start:")
-		for _, k := range []string{r.Proxy, "genrouter"} {
+		for _, k := range append(slices.Clone(r.Proxies), "genrouter") {
 			if v, ok := r.StartRSSKiB[k]; ok {
 				fmt.Fprintf(w, " %s %.1f MiB", k, float64(v)/1024)
 			}
@@ -433,9 +435,9 @@ func (r *Report) WriteTable(w io.Writer) {
 				fmt.Fprintf(w, "  %s allocations: %.0f per request, %.0f bytes\n", t.Target, *t.AllocsPerReq, *t.BytesPerReq)
 			}
 		}
-		for _, k := range []string{"genrouter/" + r.Proxy, "genrouter/direct"} {
-			if m := s.Ratios[k]; len(m) > 0 {
-				fmt.Fprintf(w, "  %s: %s\n", k, ratioLine(m, s.Stream))
+		for _, k := range append(slices.Clone(r.Proxies), "direct") {
+			if m := s.Ratios["genrouter/"+k]; len(m) > 0 {
+				fmt.Fprintf(w, "  genrouter/%s: %s\n", k, ratioLine(m, s.Stream))
 			}
 		}
 	}
