@@ -328,6 +328,8 @@ const usageColumns = `ts, request_id, key_id, vendor, credential, model_asked, m
 
 const usageColumnCount = 17
 
+const usageInsertHead = `INSERT INTO usage_log (` + usageColumns + `) VALUES `
+
 func (s *sqlStore) InsertUsage(ctx context.Context, us []Usage) error {
 	if len(us) == 0 {
 		return nil
@@ -344,7 +346,7 @@ func (s *sqlStore) InsertUsage(ctx context.Context, us []Usage) error {
 			u.CompletionTokens, u.CachedTokens, u.Cost, int64(u.Attempts), u.Stream}
 	}
 	err := inTx(ctx, s.b, func(t tx) error {
-		return t.insertRows(ctx, `INSERT INTO usage_log (`+usageColumns+`) VALUES `, usageColumnCount, args)
+		return t.insertRows(ctx, usageInsertHead, usageColumnCount, args)
 	})
 	if err != nil {
 		return fmt.Errorf("store: insert %d usage rows: %w", len(us), err)

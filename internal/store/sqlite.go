@@ -27,8 +27,9 @@ const (
 // time; queueing writers in database/sql is cheaper than SQLITE_BUSY
 // retries) and a small pool of read-only connections.
 type sqliteBackend struct {
-	w, r *sql.DB
-	cp   *checkpointer // nil for an in-memory database
+	w, r  *sql.DB
+	cp    *checkpointer // nil for an in-memory database
+	stmts stmtCache     // on w
 }
 
 func (b *sqliteBackend) reader() querier { return sqlQuerier{b.r} }
@@ -77,7 +78,7 @@ func (b *sqliteBackend) begin(ctx context.Context) (tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := sqlTx{sqlQuerier: sqlQuerier{t}, tx: t}
+	st := sqlTx{sqlQuerier: sqlQuerier{t}, tx: t, stmts: &b.stmts}
 	if b.cp == nil {
 		return st, nil
 	}
@@ -90,6 +91,7 @@ func (b *sqliteBackend) ping(ctx context.Context) error {
 }
 
 func (b *sqliteBackend) close() error {
+	b.stmts.close()
 	_, _ = b.w.Exec("PRAGMA optimize") // refresh planner statistics; best effort
 	var err error
 	if b.r != b.w {
@@ -196,6 +198,9 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 	}
 	if err := migrate(ctx, b, sqliteDialect); err != nil {
 		return fail(err)
+	}
+	if err := b.stmts.add(ctx, w, valuesSQL(usageInsertHead, usageColumnCount, insertChunk, false)); err != nil {
+		return fail(fmt.Errorf("store: prepare usage insert: %w", err))
 	}
 	return &sqlStore{b: b, d: sqliteDialect}, nil
 }

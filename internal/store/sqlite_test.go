@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,6 +188,25 @@ func BenchmarkInsertUsageSQLite(b *testing.B) {
 	for i := 0; i < b.N; i += len(batch) {
 		if err := s.InsertUsage(ctx, batch); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// sqliteTime writes what time.Format writes with the layout, for times
+// across the years it formats itself and at the edges it hands back.
+func TestSQLiteTimeMatchesFormat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	times := []time.Time{
+		{}, time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 25, 23, 5, 7, 123456789, time.FixedZone("x", -7*3600)),
+	}
+	for range 10000 {
+		times = append(times, time.Unix(rng.Int64N(400e9)-50e9, rng.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		if got, want := sqliteTime(tm), tm.UTC().Format(sqliteTimeLayout); got != want {
+			t.Fatalf("sqliteTime(%v) = %q, want %q", tm, got, want)
 		}
 	}
 }
