@@ -123,6 +123,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 	w.WriteHeader(http.StatusOK)
 	x.status = http.StatusOK
 	defer s.price(h, x)
+	defer x.unsentUsage(st) // before the price: it may supply the tokens
 
 	// A silent vendor is cut off after the idle timeout: the timer is
 	// pushed back by every event.
@@ -136,7 +137,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 	}
 	pender, _ := st.(vendors.Pender)
 	for err == nil {
-		if bytes.Contains(d, []byte(`"usage":{`)) {
+		if hasUsage(d) {
 			x.usage(d)
 		}
 		// Each event is built in a pooled buffer, given back before the
@@ -211,6 +212,30 @@ func code(e *openai.Error) string {
 		return *e.Code
 	}
 	return e.Type
+}
+
+// hasUsage reports whether a chunk carries a usage object (not null), in
+// any JSON spacing: `"usage":{` from most vendors, `"usage": {` from
+// servers built on Python's json.dumps.
+func hasUsage(d []byte) bool {
+	i := bytes.LastIndex(d, []byte(`"usage":`))
+	if i < 0 {
+		return false
+	}
+	rest := bytes.TrimLeft(d[i+len(`"usage":`):], " \t\r\n")
+	return len(rest) > 0 && rest[0] == '{'
+}
+
+// unsentUsage counts the usage a stream learned but did not send (the
+// client did not ask for include_usage): the tokens were spent all the same.
+func (x *exchange) unsentUsage(st vendors.Stream) {
+	ur, ok := st.(vendors.UsageReporter)
+	if !ok || x.promptTok != 0 || x.complTok != 0 {
+		return
+	}
+	if u := ur.Usage(); u != nil {
+		x.usage(append(append([]byte(`{"usage":`), u...), '}'))
+	}
 }
 
 // usage reads token counts from a response or a usage chunk. OpenAI puts

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -108,6 +107,7 @@ func (s *Server) relayMessages(ctx context.Context, w http.ResponseWriter, ans *
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	x.status = http.StatusOK
+	defer x.unsentUsage(st)
 
 	idle := time.AfterFunc(ans.idle, func() { ans.lease.Cancel(route.ErrStreamIdleTimeout) })
 	defer idle.Stop()
@@ -134,7 +134,7 @@ func (s *Server) relayMessages(ctx context.Context, w http.ResponseWriter, ans *
 		err = io.EOF
 	}
 	for err == nil {
-		if bytes.Contains(d, []byte(`"usage":{`)) {
+		if hasUsage(d) {
 			x.usage(d)
 		}
 		evs, terr := tr.Chunk(d)

@@ -66,3 +66,13 @@ type Stream interface {
 type Pender interface {
 	Pending() bool
 }
+
+// UsageReporter is implemented by streams that learn the answer's usage
+// whether or not the client asked for it (stream_options.include_usage):
+// the gateway then counts the tokens (log, usage rows, token limits,
+// budgets) without sending the client a usage it did not ask for.
+type UsageReporter interface {
+	// Usage is the usage seen so far as OpenAI's usage object (JSON), or
+	// nil when the vendor reported none.
+	Usage() []byte
+}

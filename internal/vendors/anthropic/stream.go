@@ -69,6 +69,16 @@ func newStream(body io.ReadCloser, model string, includeUsage bool, key string, 
 
 func (s *stream) Close() error { return s.body.Close() }
 
+// Usage implements vendors.UsageReporter: Anthropic reports usage in
+// message_start and message_delta whatever the client asked for.
+func (s *stream) Usage() []byte {
+	if s.usage == (usage{}) {
+		return nil
+	}
+	b, _ := json.Marshal(s.usage.toOpenAI())
+	return b
+}
+
 // Next returns the next chunk, io.EOF after message_stop (and the usage
 // chunk, when asked for), or the error that broke the stream.
 func (s *stream) Next() ([]byte, error) {

@@ -598,9 +598,7 @@ func (c *call) anthropicStream(events []sseEvent) {
 				panic(fmt.Sprintf("fake: marshal: %v", err))
 			}
 		}
-		frame := make([]byte, 0, len(data)+len(e.name)+32)
-		frame = append(append(append(frame, "event: "...), e.name...), eol...)
-		frame = append(append(append(frame, "data: "...), data...), eol+eol...)
+		frame := c.frame(nil, e.name, data, eol)
 		if _, err := c.w.Write(frame); err != nil {
 			c.cancel()
 			return false

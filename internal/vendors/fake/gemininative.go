@@ -796,7 +796,7 @@ func (w geminiNativeWire) stream(c *call, frames []any, sse bool) {
 		var b []byte
 		switch {
 		case sse:
-			b = append(append(append(b, "data: "...), data...), eol+eol...)
+			b = c.frame(b, "", data, eol)
 		case sent == 0:
 			b = append(append(append(b, '['), data...), '\n')
 		default: // the array form: [{…}\n,\r\n{…}\n]

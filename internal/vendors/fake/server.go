@@ -49,6 +49,17 @@ type Options struct {
 	// CRLF ends SSE lines with \r\n instead of \n, as some Gemini endpoints
 	// do, to exercise the gateway's SSE parser.
 	CRLF bool
+	// MultilineData spreads each stream event's JSON over several data:
+	// lines (indented, one line each), which SSE receivers must join with
+	// newlines; servers that pretty-print do this.
+	MultilineData bool
+	// Keepalive sends an SSE comment (": ping") before every stream event,
+	// as proxies and some vendors do to keep idle connections open.
+	Keepalive bool
+	// SpacedJSON writes stream events with a space after every ':' and ','
+	// between tokens, as Python's json.dumps does by default (servers
+	// built on it send that).
+	SpacedJSON bool
 }
 
 // Recorded is one request as the server received it.

@@ -126,8 +126,7 @@ func (c *call) stream(events []any) {
 			c.cancel()
 			return false
 		}
-		frame := make([]byte, 0, len(data)+16)
-		frame = append(append(append(frame, "data: "...), data...), eol+eol...)
+		frame := c.frame(nil, "", data, eol)
 		if _, err := c.w.Write(frame); err != nil {
 			c.cancel()
 			return false
@@ -175,6 +174,52 @@ func (c *call) stream(events []any) {
 			return
 		}
 	}
+}
+
+// frame appends one SSE event: an optional keepalive comment, the event
+// name when not empty, and data on one data: line, or indented over several
+// with Options.MultilineData.
+func (c *call) frame(b []byte, name string, data []byte, eol string) []byte {
+	if c.s.opts.Keepalive {
+		b = append(append(b, ": ping"...), eol...)
+	}
+	if name != "" {
+		b = append(append(append(b, "event: "...), name...), eol...)
+	}
+	if c.s.opts.SpacedJSON {
+		data = spaced(data)
+	}
+	if c.s.opts.MultilineData {
+		var ind bytes.Buffer
+		if json.Indent(&ind, data, "", "  ") == nil {
+			data = ind.Bytes()
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			b = append(append(append(b, "data: "...), line...), eol...)
+		}
+		return append(b, eol...)
+	}
+	return append(append(append(b, "data: "...), data...), eol+eol...)
+}
+
+// spaced puts a space after each ':' and ',' of JSON outside strings.
+func spaced(data []byte) []byte {
+	out := make([]byte, 0, len(data)+len(data)/8)
+	inString, escaped := false, false
+	for _, ch := range data {
+		out = append(out, ch)
+		switch {
+		case escaped:
+			escaped = false
+		case inString && ch == '\\':
+			escaped = true
+		case ch == '"':
+			inString = !inString
+		case !inString && (ch == ':' || ch == ','):
+			out = append(out, ' ')
+		}
+	}
+	return out
 }
 
 // cut drops the connection mid-stream, with no terminating chunk, as a

@@ -253,3 +253,13 @@ func (s *stream) Next() ([]byte, error) {
 }
 
 func (s *stream) Close() error { return s.body.Close() }
+
+// Usage implements vendors.UsageReporter: every Gemini frame carries
+// usageMetadata, asked for or not.
+func (s *stream) Usage() []byte {
+	if s.t.usage == nil {
+		return nil
+	}
+	b, _ := marshal(toUsage(s.t.usage))
+	return b
+}

@@ -6,6 +6,7 @@ package openai
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -272,6 +273,7 @@ type stream struct {
 	// skipEmpty drops Azure's content-filter chunks: choices [] and no
 	// usage, sent before any content, which OpenAI never sends.
 	skipEmpty bool
+	buf       bytes.Buffer // a multi-line event, compacted
 }
 
 func (s *stream) Next() ([]byte, error) {
@@ -291,6 +293,15 @@ func (s *stream) Next() ([]byte, error) {
 		d := bytes.TrimSpace(ev.Data)
 		if len(d) == 0 {
 			continue
+		}
+		if bytes.IndexByte(d, '\n') >= 0 {
+			// An event spread over several data: lines (pretty-printed
+			// JSON) is one chunk: made one line again, it can be relayed
+			// as a single data: line and read like every other.
+			s.buf.Reset()
+			if json.Compact(&s.buf, d) == nil {
+				d = s.buf.Bytes()
+			}
 		}
 		if string(d) == "[DONE]" {
 			s.done = true

@@ -21,6 +21,7 @@ type geminiStream struct {
 	choices      map[int]*choiceState
 	queued       []byte // a usage chunk to hand out on the next call
 	out          []byte
+	usage        []byte // the latest usage Gemini sent, kept for the gateway
 }
 
 type choiceState struct {
@@ -33,6 +34,10 @@ func newGeminiStream(src vendors.Stream, includeUsage bool) *geminiStream {
 }
 
 func (s *geminiStream) Close() error { return s.src.Close() }
+
+// Usage implements vendors.UsageReporter: Gemini sends usage even when the
+// client did not ask for it, and the gateway still has to count it.
+func (s *geminiStream) Usage() []byte { return s.usage }
 
 // Pending implements vendors.Pender: only a queued usage chunk is certain
 // to come next; a buffered upstream event may be one that is dropped.
@@ -78,6 +83,9 @@ func (s *geminiStream) normalise(d []byte) (out []byte, ok bool) {
 	usage, hasUsage := m["usage"]
 	if hasUsage && string(usage) == "null" {
 		hasUsage = false
+	}
+	if hasUsage {
+		s.usage = append(s.usage[:0], usage...) // counted even when not sent on
 	}
 	switch {
 	case hasUsage && len(choices) > 0:

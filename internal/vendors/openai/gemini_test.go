@@ -174,3 +174,24 @@ func TestGeminiStreamNullEntries(t *testing.T) {
 		t.Errorf("tool calls %v", calls)
 	}
 }
+
+// Gemini sends usage even when the client did not ask for it: the client
+// never sees it, the gateway still gets it to count the tokens.
+func TestGeminiStreamKeepsUnsentUsage(t *testing.T) {
+	for _, includeUsage := range []bool{false, true} {
+		s := newGeminiStream(&sliceStream{append([]string(nil), geminiToolStream...)}, includeUsage)
+		out := drain(t, s)
+		sent := false
+		for _, c := range out {
+			if u, ok := c["usage"]; ok && u != nil {
+				sent = true
+			}
+		}
+		if sent != includeUsage {
+			t.Errorf("include_usage=%v: usage sent %v", includeUsage, sent)
+		}
+		if got := string(s.Usage()); got != `{"completion_tokens":5,"prompt_tokens":7,"total_tokens":12}` {
+			t.Errorf("include_usage=%v: Usage() = %s", includeUsage, got)
+		}
+	}
+}
