@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,6 +156,12 @@ func NewRedisClient(url string) (*redis.Client, error) {
 func RedisClientOptions(url string) (*redis.Options, error) {
 	o, err := redis.ParseURL(url)
 	if err != nil {
+		if _, ok := errors.AsType[*neturl.Error](err); ok {
+			// A *url.Error quotes the whole URL, password included (and its
+			// reason, a bad escape, quotes part of it): say what is wrong
+			// without either.
+			return nil, errors.New("limit: redis url: not a valid URL (percent-encode special characters in the user name and password)")
+		}
 		return nil, fmt.Errorf("limit: redis url: %w", err)
 	}
 	o.MaxRetries = -1

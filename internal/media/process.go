@@ -655,3 +655,45 @@ func filePart(name, typ string, data []byte) []byte {
 	}
 	return append(append([]byte(`{"type":"file","file":`), marshal(file)...), '}')
 }
+
+// RedactHeaders returns a chat request body fit for a log: the values of
+// every image_url, audio_url and file_url part's "headers" (the client's
+// credentials for that host, which are never logged) replaced by
+// "[redacted]". Parts without headers, and every other byte, are kept. A
+// body whose parts cannot be read is not returned at all.
+func RedactHeaders(body []byte) []byte {
+	if openai.TooDeep(body) {
+		return []byte("[not logged: the body nests too deep to be masked]")
+	}
+	jobs, err := findParts(body)
+	if err != nil {
+		return []byte("[not logged: the body's content parts could not be read to be masked]")
+	}
+	for _, j := range jobs {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(j.fields[j.typ], &obj) != nil {
+			continue // the short form, a string: no headers
+		}
+		h, ok := obj["headers"]
+		if !ok {
+			continue
+		}
+		var hs map[string]json.RawMessage
+		if json.Unmarshal(h, &hs) == nil && hs != nil {
+			for k := range hs {
+				hs[k] = marshal("[redacted]")
+			}
+			obj["headers"] = marshal(hs)
+		} else {
+			obj["headers"] = marshal("[redacted]")
+		}
+		// Rebuilt from the decoded maps, so no repeated key keeps a copy.
+		fields := make(map[string]json.RawMessage, len(j.fields))
+		for k, v := range j.fields {
+			fields[k] = v
+		}
+		fields[j.typ] = marshal(obj)
+		j.out = marshal(fields)
+	}
+	return splice(body, jobs)
+}

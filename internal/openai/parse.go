@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -31,7 +32,9 @@ func ParseChat(body []byte) (*ChatRequest, error) {
 // fastChat fills r and reports whether it could do so unambiguously.
 func fastChat(body []byte, r *ChatRequest) bool {
 	// encoding/json turns invalid UTF-8 into U+FFFD; gjson keeps the bytes.
-	if !gjson.ValidBytes(body) || !utf8.Valid(body) {
+	// gjson's validator recurses once per level of nesting: a body too deep
+	// goes to encoding/json, whose iterative scanner refuses it.
+	if TooDeep(body) || !gjson.ValidBytes(body) || !utf8.Valid(body) {
 		return false
 	}
 	root := gjson.ParseBytes(body)
@@ -374,4 +377,44 @@ func (k *keys) first(key string) bool {
 		k.seen = nil
 	}
 	return true
+}
+
+// MaxDepth is the deepest nesting of arrays and objects a request body may
+// have: encoding/json's own limit, far beyond anything a real request uses.
+const MaxDepth = 10000
+
+// TooDeep reports whether JSON nests arrays and objects more than MaxDepth
+// levels deep. gjson's validator and walkers recurse once per level, so a
+// body of nothing but "[" (max_body_bytes of them) would overflow the
+// goroutine stack: a fatal error, not a panic, that ends the process. It
+// must run before gjson sees a client's body. It allocates nothing, and a
+// body with few brackets costs two vectorised counts.
+func TooDeep(b []byte) bool {
+	if bytes.Count(b, []byte{'['})+bytes.Count(b, []byte{'{'}) <= MaxDepth {
+		return false
+	}
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++ // the escaped character, a quote included
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			if depth++; depth > MaxDepth {
+				return true
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return false
 }

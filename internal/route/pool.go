@@ -80,6 +80,10 @@ type Query struct {
 	// Allowed, when set, lists the only vendors (names or types) the
 	// caller may use (a virtual key's allow-list).
 	Allowed []string
+	// AllowedModels, when set, lists the only models the caller may use (a
+	// virtual key's allow-list). The model asked for is checked before
+	// routing; routing keeps fallbacks (routing.fallbacks) to it.
+	AllowedModels []string
 }
 
 // Pool is an immutable set of combinations with the indexes that make
@@ -175,12 +179,17 @@ func (p *Pool) All() []*Combination { return p.all }
 func (p *Pool) Vendors() []*Vendor { return p.vendors }
 
 // Models returns the configured model names served under a vendor filter
-// ("" for all), sorted, with the first vendor serving each.
-func (p *Pool) Models(vendor string) []ModelInfo {
+// ("" for all), sorted, with the first vendor serving each. A caller's
+// allow-lists (a virtual key's vendors, by name or type, and models; nil
+// for all) narrow it to what that caller may use.
+func (p *Pool) Models(vendor string, allowedVendors, allowedModels []string) []ModelInfo {
 	seen := map[string]bool{}
 	var out []ModelInfo
 	for _, c := range p.all {
-		if vendor != "" && !c.Vendor.Is(vendor) {
+		switch {
+		case vendor != "" && !c.Vendor.Is(vendor),
+			len(allowedVendors) > 0 && !slices.ContainsFunc(allowedVendors, c.Vendor.Is),
+			len(allowedModels) > 0 && !slices.Contains(allowedModels, c.Model.Name):
 			continue
 		}
 		if !seen[c.Model.Name] {

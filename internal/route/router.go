@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -130,6 +131,11 @@ func (l *Lease) Done(err error, tokens int64) {
 // client went away. attempts counts the calls made.
 func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Duration, call CallFunc) (lease *Lease, attempts int, err error) {
 	fallbacks := r.cfg.Fallbacks[q.Model]
+	if len(q.AllowedModels) > 0 && len(fallbacks) > 0 {
+		// A fallback the caller may not use is no fallback for it: a key
+		// limited to a cheap model must not be served by a dear one.
+		fallbacks = slices.DeleteFunc(slices.Clone(fallbacks), func(m string) bool { return !slices.Contains(q.AllowedModels, m) })
+	}
 	asked := q.Model
 	var triedBuf [4]*Combination // most requests try one or two
 	tried := triedSet(triedBuf[:0])

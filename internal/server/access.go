@@ -175,6 +175,14 @@ func (c *caller) vendors() []string {
 	return c.key.AllowedVendors
 }
 
+// models is the key's model allow-list, for routing's fallbacks (nil: all).
+func (c *caller) models() []string {
+	if c == nil || c.key == nil {
+		return nil
+	}
+	return c.key.AllowedModels
+}
+
 // clientIP is the remote address, or X-Forwarded-For's last untrusted hop
 // when the connection comes from a trusted proxy.
 func (s *Server) clientIP(r *http.Request) string {

@@ -78,7 +78,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, c *caller) {
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
+	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors(), AllowedModels: c.models()}
 	j := &job{body: body, chat: req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {

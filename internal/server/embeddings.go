@@ -46,7 +46,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Embedding: true, Allowed: c.vendors()}
+	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Embedding: true, Allowed: c.vendors(), AllowedModels: c.models()}
 	ans, err := s.dispatch(ctx, st, w, q, &job{body: body, embed: true}, t, x)
 	if err != nil {
 		x.failDispatch(w, r.Context(), err)

@@ -76,7 +76,7 @@ func (s *Server) imagesText(w http.ResponseWriter, r *http.Request, c *caller) {
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: vendor, Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
+	q := route.Query{Vendor: vendor, Model: req.Model, Needs: req.Needs(), Allowed: c.vendors(), AllowedModels: c.models()}
 	j := &job{body: chatBody, chat: req, media: media.Needs(req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {

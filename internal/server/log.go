@@ -9,6 +9,7 @@ import (
 
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/errclass"
+	"github.com/genrouter/genrouter/internal/media"
 
 	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/stats"
@@ -67,7 +68,9 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 	}
 	if x.reqBody != nil || x.respBody != nil {
 		mask := s.masker(r)
-		attrs = append(attrs, slog.String("request_body", mask(x.reqBody)), slog.String("response_body", mask(x.respBody)))
+		// image_url.headers and the like are the client's credentials for
+		// other hosts: never logged.
+		attrs = append(attrs, slog.String("request_body", mask(media.RedactHeaders(x.reqBody))), slog.String("response_body", mask(x.respBody)))
 	}
 	if x.errCode != "" {
 		attrs = append(attrs, slog.String("error", x.errCode))

@@ -60,7 +60,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 	t := limits(r, st.cfg.Routing.Timeouts)
 	ctx, cancel := withTotal(r, t)
 	defer cancel()
-	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors()}
+	q := route.Query{Vendor: vendorParam(r), Model: req.Model, Needs: req.Needs(), Allowed: c.vendors(), AllowedModels: c.models()}
 	j := &job{body: chatBody, chat: req, stream: req.Stream, includeUsage: req.IncludeUsage(), media: media.Needs(req)}
 	ans, err := s.dispatch(ctx, st, w, q, j, t, x)
 	if err != nil {
@@ -198,6 +198,12 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, c *caller) 
 	defer s.putBuffer(buf)
 	if apiErr != nil {
 		x.failAnthropic(w, apiErr)
+		return
+	}
+	// The depth check first: gjson's validator and the walk below recurse
+	// once per level of nesting.
+	if openai.TooDeep(body) {
+		x.failAnthropic(w, errorf(http.StatusBadRequest, "invalid_json", "", "The request body nests deeper than %d levels", openai.MaxDepth))
 		return
 	}
 	root := gjson.ParseBytes(body)

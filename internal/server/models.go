@@ -16,10 +16,10 @@ type modelObject struct {
 }
 
 // models serves GET /v1/models: the configured model names, in OpenAI's
-// list shape (narrowed by ?vendor=).
+// list shape (narrowed by ?vendor= and by what the caller's key may use).
 func (s *Server) models(w http.ResponseWriter, r *http.Request, c *caller) {
 	pool := s.state.Load().router.Pool
-	list, e := s.modelList(pool, vendorParam(r))
+	list, e := s.modelList(pool, vendorParam(r), c)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -33,7 +33,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request, c *caller) {
 // model serves GET /v1/models/{id}.
 func (s *Server) model(w http.ResponseWriter, r *http.Request, c *caller) {
 	id := r.PathValue("id")
-	list, e := s.modelList(s.state.Load().router.Pool, vendorParam(r))
+	list, e := s.modelList(s.state.Load().router.Pool, vendorParam(r), c)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -47,11 +47,11 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request, c *caller) {
 	writeError(w, errorf(http.StatusNotFound, "model_not_found", "model", "the model %q does not exist", id))
 }
 
-func (s *Server) modelList(pool *route.Pool, vendor string) ([]modelObject, *openai.Error) {
+func (s *Server) modelList(pool *route.Pool, vendor string, c *caller) ([]modelObject, *openai.Error) {
 	if e := pool.CheckVendor(vendor); e != nil {
 		return nil, e
 	}
-	infos := pool.Models(vendor)
+	infos := pool.Models(vendor, c.vendors(), c.models())
 	out := make([]modelObject, len(infos))
 	for i, m := range infos {
 		out[i] = modelObject{ID: m.ID, Object: "model", Created: s.started.Unix(), OwnedBy: m.OwnedBy}
