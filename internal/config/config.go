@@ -3,7 +3,11 @@
 // environment. Everything it returns is validated and has defaults applied.
 package config
 
-import "time"
+import (
+	"net/url"
+	"strings"
+	"time"
+)
 
 // Vendor types understood by the gateway.
 const (
@@ -84,6 +88,37 @@ type Vendor struct {
 	InlineImages string
 	// Documents (extract, passthrough) says whether files become text.
 	Documents string
+	// StreamUsage (auto, always, never) says whether a stream whose client
+	// did not ask for usage asks the vendor for it anyway
+	// (stream_options.include_usage), so that its tokens are counted; the
+	// client still gets no usage. auto ("" too) does it for OpenAI's own
+	// API and Azure, which are known to accept it.
+	StreamUsage string
+}
+
+// StreamUsage values.
+const (
+	StreamUsageAuto   = "auto"
+	StreamUsageAlways = "always"
+	StreamUsageNever  = "never"
+)
+
+// AsksStreamUsage resolves StreamUsage for an OpenAI-format vendor.
+func (v *Vendor) AsksStreamUsage() bool {
+	switch v.StreamUsage {
+	case StreamUsageAlways:
+		return true
+	case StreamUsageNever:
+		return false
+	}
+	switch v.Type {
+	case TypeAzure:
+		return true
+	case TypeOpenAI:
+		u, err := url.Parse(v.BaseURL)
+		return err == nil && strings.EqualFold(u.Hostname(), "api.openai.com")
+	}
+	return false
 }
 
 // HealthCheck configures active probes of a vendor's credentials.

@@ -206,6 +206,11 @@ func (v *Vendor) validate(path string) error {
 	default:
 		return fmt.Errorf("%s.documents: unknown value %q (want extract or passthrough)", path, v.Documents)
 	}
+	switch v.StreamUsage {
+	case "", StreamUsageAuto, StreamUsageAlways, StreamUsageNever:
+	default:
+		return fmt.Errorf("%s.stream_usage: unknown value %q (want auto, always or never)", path, v.StreamUsage)
+	}
 	if v.Priority < 0 || v.HealthCheck.Interval < 0 || v.HealthCheck.Timeout < 0 {
 		return fmt.Errorf("%s: priority and health_check durations must not be negative", path)
 	}

@@ -118,7 +118,7 @@ func (d *yamlDecoder) config(n *yaml.Node) (*Config, error) {
 func (d *yamlDecoder) vendor(n *yaml.Node, path string) (Vendor, error) {
 	var v Vendor
 	f, err := d.fields(n, path, false, "name", "type", "base_url", "credentials", "models",
-		"api", "api_version", "deployments", "preset", "headers", "priority", "health_check", "inline_images", "documents")
+		"api", "api_version", "deployments", "preset", "headers", "priority", "health_check", "inline_images", "documents", "stream_usage")
 	if err != nil {
 		return v, err
 	}
@@ -140,7 +140,7 @@ func (d *yamlDecoder) vendor(n *yaml.Node, path string) (Vendor, error) {
 	for _, s := range []struct {
 		key string
 		dst *string
-	}{{"api", &v.API}, {"api_version", &v.APIVersion}, {"preset", &v.Preset}, {"inline_images", &v.InlineImages}, {"documents", &v.Documents}} {
+	}{{"api", &v.API}, {"api_version", &v.APIVersion}, {"preset", &v.Preset}, {"inline_images", &v.InlineImages}, {"documents", &v.Documents}, {"stream_usage", &v.StreamUsage}} {
 		if *s.dst, err = d.string(f[s.key], path+"."+s.key); err != nil {
 			return v, err
 		}

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -340,6 +341,36 @@ func TestLoadGCHeadroom(t *testing.T) {
 		if cfg.Server.GCHeadroomMiB != c.want {
 			t.Errorf("%q: GCHeadroomMiB = %d, want %d", c.server, cfg.Server.GCHeadroomMiB, c.want)
 		}
+	}
+}
+
+// stream_usage: auto asks OpenAI's own API and Azure for stream usage, not
+// other servers; always and never decide for any OpenAI-format vendor.
+func TestLoadStreamUsage(t *testing.T) {
+	for _, c := range []struct {
+		vendor string
+		want   bool
+	}{
+		{"{type: openai, credentials: [k]}", true},
+		{"{type: openai, credentials: [k], base_url: 'http://127.0.0.1:8000/v1'}", false},
+		{"{type: openai, credentials: [k], base_url: 'http://127.0.0.1:8000/v1', stream_usage: always}", true},
+		{"{type: openai, credentials: [k], stream_usage: never}", false},
+		{"{type: azure, credentials: [k], base_url: 'https://x.openai.azure.com', models: [gpt-4o]}", true},
+		{"{type: openai-compatible, preset: ollama, models: [llama3]}", false},
+		{"{type: openai-compatible, preset: vllm, models: [m], stream_usage: always}", true},
+	} {
+		path := writeFile(t, t.TempDir(), "config.yaml", "vendors: ["+c.vendor+"]\n")
+		cfg, err := Load(path, mapEnv(nil))
+		if err != nil {
+			t.Fatalf("%s: %v", c.vendor, err)
+		}
+		if got := cfg.Vendors[0].AsksStreamUsage(); got != c.want {
+			t.Errorf("%s: asks for stream usage %v, want %v", c.vendor, got, c.want)
+		}
+	}
+	path := writeFile(t, t.TempDir(), "config.yaml", "vendors: [{type: openai, credentials: [k], stream_usage: sometimes}]\n")
+	if _, err := Load(path, mapEnv(nil)); err == nil || !strings.Contains(err.Error(), "vendors[0].stream_usage: unknown value \"sometimes\" (want auto, always or never)") {
+		t.Errorf("stream_usage: sometimes: %v", err)
 	}
 }
 

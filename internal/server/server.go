@@ -262,7 +262,7 @@ func (s *Server) Close() {
 }
 
 func fingerprint(v config.Vendor, connect time.Duration) string {
-	h := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%v|%v", v.Type, v.Name, v.BaseURL, v.API, v.APIVersion, v.Preset, v.Deployments, connect)
+	h := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%v|%v|%v", v.Type, v.Name, v.BaseURL, v.API, v.APIVersion, v.Preset, v.Deployments, connect, v.AsksStreamUsage())
 	keys := make([]string, 0, len(v.Headers))
 	for k := range v.Headers {
 		keys = append(keys, k)
@@ -281,7 +281,8 @@ func NewAdapter(version string, connect time.Duration) route.AdapterFunc {
 		client := &http.Client{Transport: vendors.NewTransportWith(connect)}
 		switch v.Type {
 		case config.TypeOpenAI, config.TypeOpenAICompatible:
-			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, UserAgent: ua, Client: client, Headers: v.Headers}), nil
+			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, UserAgent: ua, Client: client, Headers: v.Headers,
+				StreamUsage: v.AsksStreamUsage()}), nil
 		case config.TypeGemini:
 			if v.API == config.APINative {
 				return gemini.New(gemini.Options{BaseURL: v.BaseURL, UserAgent: ua, Client: client, Headers: v.Headers}), nil
@@ -289,7 +290,7 @@ func NewAdapter(version string, connect time.Duration) route.AdapterFunc {
 			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, Dialect: vopenai.DialectGemini, UserAgent: ua, Client: client, Headers: v.Headers}), nil
 		case config.TypeAzure:
 			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, Dialect: vopenai.DialectAzure, UserAgent: ua, Client: client,
-				Headers: v.Headers, APIVersion: v.APIVersion, Deployments: v.Deployments}), nil
+				Headers: v.Headers, APIVersion: v.APIVersion, Deployments: v.Deployments, StreamUsage: v.AsksStreamUsage()}), nil
 		case config.TypeAnthropic:
 			return anthropic.New(anthropic.Options{BaseURL: v.BaseURL, Version: v.APIVersion, UserAgent: ua, Client: client, Headers: v.Headers}), nil
 		case config.TypeMock:

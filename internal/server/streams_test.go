@@ -9,6 +9,7 @@ import (
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/vendors/fake"
 	"github.com/openai/openai-go/v3"
+	"github.com/tidwall/gjson"
 )
 
 // Vendors may frame their events in any way SSE allows: keepalive
@@ -107,6 +108,68 @@ func TestStreamUsageCountedWithoutIncludeUsage(t *testing.T) {
 			eventually(t, "the request's log line", func() bool { return strings.Contains(g.logs.String(), `"path":"/v1/chat/completions"`) })
 			if line := grepLines(g.logs.String(), `"path":"/v1/chat/completions"`); !strings.Contains(line, `"completion_tokens":`) {
 				t.Errorf("the gateway counted no tokens: %s", line)
+			}
+		})
+	}
+}
+
+// OpenAI-format vendors send stream usage only when asked. With
+// stream_usage on (auto for OpenAI's API and Azure) the gateway asks on the
+// client's behalf, counts the tokens and hides the usage the client did not
+// ask for; with it off the request goes upstream untouched and the tokens
+// stay unknown.
+func TestStreamUsageAskedOfOpenAIFormatVendors(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		flavor      fake.Flavor
+		typ         string
+		streamUsage string
+		options     string // the client's stream_options, if any
+		asked       bool
+	}{
+		{"openai always", fake.OpenAI, config.TypeOpenAI, config.StreamUsageAlways, "", true},
+		{"openai always, client's options kept", fake.OpenAI, config.TypeOpenAI, config.StreamUsageAlways, `{"include_obfuscation":false}`, true},
+		{"openai usage refused by the client", fake.OpenAI, config.TypeOpenAI, config.StreamUsageAlways, `{"include_usage":false}`, true},
+		{"azure auto", fake.Azure, config.TypeAzure, "", "", true},
+		{"compatible always", fake.OpenAI, config.TypeOpenAICompatible, config.StreamUsageAlways, "", true},
+		{"compatible auto", fake.OpenAI, config.TypeOpenAICompatible, "", "", false},
+		{"openai never", fake.OpenAI, config.TypeOpenAI, config.StreamUsageNever, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := fake.Start(t, tc.flavor, fake.Options{})
+			v := vendorOf("v", tc.typ, up.URL(), []string{"k"}, "served-model")
+			v.StreamUsage = tc.streamUsage
+			g := startGateway(t, configOf(config.UnknownModelsPool, v))
+			opts := ""
+			if tc.options != "" {
+				opts = `,"stream_options":` + tc.options
+			}
+			sent := `{"model":"a","stream":true` + opts + `,"messages":[{"role":"user","content":"count me"}]}`
+			status, _, body := post(t, g.URL+"/chat/completions", sent)
+			if status != 200 || !strings.HasSuffix(body, "data: [DONE]\n\n") || strings.Contains(body, `"usage"`) {
+				t.Fatalf("the client got usage it did not ask for, or no clean stream: %d\n%s", status, body)
+			}
+			if !strings.Contains(body, "count me") {
+				t.Fatalf("no content: %s", body)
+			}
+			reqs := up.Requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d upstream requests", len(reqs))
+			}
+			upBody := string(reqs[0].Body)
+			if got := gjson.Get(upBody, "stream_options.include_usage").Bool(); got != tc.asked {
+				t.Errorf("upstream include_usage %v, want %v: %s", got, tc.asked, upBody)
+			}
+			if tc.options == `{"include_obfuscation":false}` && !gjson.Get(upBody, "stream_options.include_obfuscation").Exists() {
+				t.Errorf("the client's stream option was lost: %s", upBody)
+			}
+			if !tc.asked && upBody != strings.Replace(sent, `"model":"a"`, `"model":"served-model"`, 1) {
+				t.Errorf("the request was changed on its way upstream:\n%s\n%s", sent, upBody)
+			}
+			eventually(t, "the request's log line", func() bool { return strings.Contains(g.logs.String(), `"path":"/v1/chat/completions"`) })
+			line := grepLines(g.logs.String(), `"path":"/v1/chat/completions"`)
+			if counted := strings.Contains(line, `"completion_tokens":`); counted != tc.asked {
+				t.Errorf("tokens counted %v, want %v: %s", counted, tc.asked, line)
 			}
 		})
 	}

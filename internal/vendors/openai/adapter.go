@@ -17,6 +17,8 @@ import (
 	"github.com/genrouter/genrouter/internal/openai"
 	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/genrouter/genrouter/internal/vendors/sse"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 )
 
 // Dialect says whose flavour of the OpenAI API the vendor speaks.
@@ -42,6 +44,10 @@ type Options struct {
 	// APIVersion and Deployments are Azure's (DialectAzure only).
 	APIVersion  string
 	Deployments map[string]string
+	// StreamUsage asks the vendor for usage on every stream
+	// (stream_options.include_usage), so the gateway can count tokens; a
+	// client that did not ask still gets no usage.
+	StreamUsage bool
 }
 
 // Adapter sends OpenAI-format requests to one vendor.
@@ -60,6 +66,7 @@ type Adapter struct {
 	// chatURL and embedURL parsed once: parsing them per request was a
 	// visible share of building it. Never modified (transports only read).
 	chatU, embedU *url.URL
+	streamUsage   bool
 }
 
 // New builds an adapter.
@@ -85,6 +92,7 @@ func New(o Options) *Adapter {
 		apiVersion:  o.APIVersion,
 		deployments: o.Deployments,
 		uaHeader:    []string{ua},
+		streamUsage: o.StreamUsage && o.Dialect != DialectGemini, // Gemini sends it unasked
 	}
 	// A base URL that does not parse keeps the per-request parse, which
 	// reports the error where it always did.
@@ -125,7 +133,13 @@ func (a *Adapter) url(op, model string) string {
 
 // Chat implements vendors.Adapter.
 func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, error) {
-	resp, err := a.post(ctx, a.url("chat", c.Model), c, c.Body)
+	body, hide := c.Body, false
+	if c.Stream && !c.IncludeUsage && a.streamUsage {
+		if b, err := askUsage(body); err == nil {
+			body, hide = b, true
+		}
+	}
+	resp, err := a.post(ctx, a.url("chat", c.Model), c, body)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +151,7 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 		return &vendors.Result{Body: body, Header: resp.Header}, nil
 	}
 	var s vendors.Stream = &stream{body: resp.Body, r: sse.NewReader(resp.Body), key: c.Key,
-		skipEmpty: a.dialect == DialectAzure}
+		skipEmpty: a.dialect == DialectAzure, hideUsage: hide}
 	if a.dialect == DialectGemini {
 		s = newGeminiStream(s, c.IncludeUsage)
 	}
@@ -274,6 +288,12 @@ type stream struct {
 	// usage, sent before any content, which OpenAI never sends.
 	skipEmpty bool
 	buf       bytes.Buffer // a multi-line event, compacted
+	// hideUsage: the gateway asked for usage the client did not. It is
+	// kept for Usage and taken out of what the client gets: the usage
+	// chunk dropped, "usage":null fields removed.
+	hideUsage bool
+	usage     []byte
+	edited    []byte
 }
 
 func (s *stream) Next() ([]byte, error) {
@@ -314,15 +334,81 @@ func (s *stream) Next() ([]byte, error) {
 		if s.skipEmpty && bytes.Contains(d, []byte(`"choices":[]`)) && !bytes.Contains(d, []byte(`"usage":{`)) {
 			continue
 		}
+		if s.hideUsage && bytes.Contains(d, []byte(`"usage"`)) {
+			var keep bool
+			if d, keep = s.takeUsage(d); !keep {
+				continue
+			}
+		}
 		return d, nil
 	}
 }
 
+// takeUsage keeps a chunk's usage for Usage and returns the chunk without
+// it; keep is false for the usage chunk itself (no choices left to send).
+func (s *stream) takeUsage(d []byte) (out []byte, keep bool) {
+	u := gjson.GetBytes(d, "usage")
+	if !u.Exists() || u.Index <= 0 {
+		return d, true
+	}
+	if u.IsObject() {
+		s.usage = append(s.usage[:0], u.Raw...)
+		if c := gjson.GetBytes(d, "choices"); !c.IsArray() || len(c.Array()) == 0 {
+			return nil, false
+		}
+	}
+	// Cut `"usage":…` with one comma next to it.
+	start, end := bytes.LastIndex(d[:u.Index], []byte(`"usage"`)), u.Index+len(u.Raw)
+	if start < 0 {
+		return d, true
+	}
+	if i := lastNonSpace(d[:start]); i >= 0 && d[i] == ',' {
+		start = i
+	} else if j := firstNonSpace(d[end:]); j >= 0 && d[end+j] == ',' {
+		end += j + 1
+	}
+	s.edited = append(append(s.edited[:0], d[:start]...), d[end:]...)
+	return s.edited, true
+}
+
+func lastNonSpace(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if c := b[i]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// Usage implements vendors.UsageReporter: the usage the gateway asked for
+// on the client's behalf.
+func (s *stream) Usage() []byte { return s.usage }
+
 func (s *stream) Close() error { return s.body.Close() }
 
-// Pending implements vendors.Pender. Azure's stream drops some events, so
-// a buffered one may never reach the client: flush every time there.
-func (s *stream) Pending() bool { return !s.skipEmpty && s.r.Pending() }
+// Pending implements vendors.Pender. Azure's stream drops some events, and
+// so does one hiding usage, so a buffered one may never reach the client:
+// flush every time there.
+func (s *stream) Pending() bool { return !s.skipEmpty && !s.hideUsage && s.r.Pending() }
+
+// askUsage sets stream_options.include_usage in a chat request body,
+// keeping every other byte and any other stream option.
+func askUsage(body []byte) ([]byte, error) {
+	if o := gjson.GetBytes(body, "stream_options"); o.Exists() && !o.IsObject() {
+		b, err := sjson.SetRawBytes(body, "stream_options", []byte(`{"include_usage":true}`))
+		return b, err
+	}
+	return sjson.SetRawBytes(body, "stream_options.include_usage", []byte("true"))
+}
 
 // isErrorPayload spots {"error":...} and Gemini's [{"error":...}] without
 // parsing every chunk: chunks begin with "id" or "choices", errors with "error".
