@@ -92,7 +92,8 @@ type Vendor struct {
 	// did not ask for usage asks the vendor for it anyway
 	// (stream_options.include_usage), so that its tokens are counted; the
 	// client still gets no usage. auto ("" too) does it for OpenAI's own
-	// API and Azure, which are known to accept it.
+	// API and for Azure from api-version 2024-08-01-preview, which are
+	// known to accept it.
 	StreamUsage string
 }
 
@@ -113,7 +114,10 @@ func (v *Vendor) AsksStreamUsage() bool {
 	}
 	switch v.Type {
 	case TypeAzure:
-		return true
+		// Azure refuses stream_options ("Unknown parameter") before
+		// api-version 2024-08-01-preview; dated versions compare as text.
+		av := v.APIVersion
+		return av == "" || av[0] < '0' || av[0] > '9' || av >= "2024-08-01"
 	case TypeOpenAI:
 		u, err := url.Parse(v.BaseURL)
 		return err == nil && strings.EqualFold(u.Hostname(), "api.openai.com")

@@ -356,6 +356,9 @@ func TestLoadStreamUsage(t *testing.T) {
 		{"{type: openai, credentials: [k], base_url: 'http://127.0.0.1:8000/v1', stream_usage: always}", true},
 		{"{type: openai, credentials: [k], stream_usage: never}", false},
 		{"{type: azure, credentials: [k], base_url: 'https://x.openai.azure.com', models: [gpt-4o]}", true},
+		{"{type: azure, credentials: [k], base_url: 'https://x.openai.azure.com', models: [gpt-4o], api_version: 2024-09-01-preview}", true},
+		{"{type: azure, credentials: [k], base_url: 'https://x.openai.azure.com', models: [gpt-4o], api_version: 2024-06-01}", false},
+		{"{type: azure, credentials: [k], base_url: 'https://x.openai.azure.com', models: [gpt-4o], api_version: preview}", true},
 		{"{type: openai-compatible, preset: ollama, models: [llama3]}", false},
 		{"{type: openai-compatible, preset: vllm, models: [m], stream_usage: always}", true},
 	} {
