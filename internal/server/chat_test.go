@@ -337,3 +337,50 @@ func TestImagesReachEveryVendor(t *testing.T) {
 		})
 	}
 }
+
+// A tool without parameters streams its arguments as "{}" on every vendor,
+// as OpenAI does and as the non-streamed answer says: "" is not JSON, so
+// clients that parse arguments fail, and echo it back on the next turn.
+// (Anthropic streams such a call as one empty partial_json.)
+func TestStreamedToolCallWithoutArguments(t *testing.T) {
+	tools := []openai.ChatCompletionToolUnionParam{
+		openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "snooze-alarm"}),
+	}
+	for _, f := range flavors {
+		t.Run(f.name, func(t *testing.T) {
+			g, _ := oneVendor(t, f.flavor, f.typ, f.crlf, f.api)
+			c := sdk(g)
+			params := openai.ChatCompletionNewParams{
+				Model:      "my-alias",
+				Messages:   []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hit snooze")},
+				Tools:      tools,
+				ToolChoice: openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("required")},
+			}
+			stream := c.Chat.Completions.NewStreaming(context.Background(), params)
+			acc := openai.ChatCompletionAccumulator{}
+			for stream.Next() {
+				acc.AddChunk(stream.Current())
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			msg := acc.Choices[0].Message
+			if len(msg.ToolCalls) != 1 || acc.Choices[0].FinishReason != "tool_calls" {
+				t.Fatalf("answer: %+v, finish_reason %q", msg, acc.Choices[0].FinishReason)
+			}
+			call := msg.ToolCalls[0]
+			if call.Function.Name != "snooze-alarm" || call.Function.Arguments != "{}" {
+				t.Errorf("tool call %s(%q), want snooze-alarm(\"{}\")", call.Function.Name, call.Function.Arguments)
+			}
+			params.ToolChoice = openai.ChatCompletionToolChoiceOptionUnionParam{}
+			params.Messages = append(params.Messages, msg.ToParam(), openai.ToolMessage("snoozed", call.ID))
+			second, err := c.Chat.Completions.New(context.Background(), params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(second.Choices[0].Message.Content, "snoozed") {
+				t.Errorf("second turn = %q", second.Choices[0].Message.Content)
+			}
+		})
+	}
+}

@@ -40,7 +40,11 @@ type stream struct {
 
 // toolBlock ties an Anthropic content block to the OpenAI tool call index
 // it streams as: tool calls count 0, 1, 2… whatever blocks come between.
-type toolBlock struct{ block, index int }
+// args records whether any argument text went out for it.
+type toolBlock struct {
+	block, index int
+	args         bool
+}
 
 // event is any Anthropic stream event; each type fills its own fields.
 type event struct {
@@ -173,11 +177,24 @@ func (s *stream) handle(ev *sse.Event) ([]byte, error) {
 			if !ok || e.Delta.PartialJSON == "" {
 				return nil, nil
 			}
+			s.tools[i].args = true
 			b := append(s.begin(), `{"tool_calls":[{"index":`...)
 			b = strconv.AppendInt(b, int64(i), 10)
 			b = append(b, `,"function":{"arguments":`...)
 			b = appendString(b, e.Delta.PartialJSON)
 			b = append(b, `}}]}`...)
+			return s.end(b, ""), nil
+		}
+	case "content_block_stop":
+		// A tool called without arguments streams only an empty
+		// partial_json: the client must still get "{}", as OpenAI sends
+		// and as the non-streamed answer says, not "" (which no JSON
+		// parser takes, and which a client would echo back next turn).
+		if i, ok := s.toolIndex(e.Index); ok && !s.tools[i].args {
+			s.tools[i].args = true
+			b := append(s.begin(), `{"tool_calls":[{"index":`...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, `,"function":{"arguments":"{}"}}]}`...)
 			return s.end(b, ""), nil
 		}
 	case "message_delta":

@@ -180,6 +180,29 @@ func chunkOf(id, model, delta, finish string, usage bool) string {
 	return s + "}"
 }
 
+// noArgsToolStream is Anthropic's stream of a call to a tool without
+// parameters: content_block_start carries "input":{} and the only delta is
+// an empty partial_json (BerriAI/litellm#5063, pipecat-ai/pipecat#409).
+const noArgsToolStream = `event: message_start
+data: {"type":"message_start","message":{"id":"msg_na","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"output_tokens":1}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_snooze","name":"snooze","input":{}}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":30}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+`
+
 type streamCase struct {
 	name         string
 	body         string
@@ -198,6 +221,7 @@ func streamCases() []streamCase {
 		return chunkOf("msg_01WBeG2NaYQ8w99747S3n8MZ", "claude-3-opus-20240229", d, f, true)
 	}
 	ov := func(d, f string) string { return chunkOf("msg_e", "claude-3-opus-20240229", d, f, false) }
+	na := func(d, f string) string { return chunkOf("msg_na", "claude-3-opus-20240229", d, f, false) }
 	return []streamCase{
 		{"basic with usage", basicStream, true, []string{
 			b(`{"role":"assistant","content":""}`, "null"),
@@ -231,6 +255,13 @@ func streamCases() []streamCase {
 			th(`{"tool_calls":[{"index":1,"function":{"arguments":"{}"}}]}`, "null"),
 			th(`{}`, `"tool_calls"`),
 			`{"id":"msg_01WBeG2NaYQ8w99747S3n8MZ","object":"chat.completion.chunk","created":1700000000,"model":"claude-3-opus-20240229","choices":[],"usage":{"prompt_tokens":2523,"completion_tokens":120,"total_tokens":2643,"prompt_tokens_details":{"cached_tokens":2000,"cache_write_tokens":100}}}`,
+			"EOF",
+		}},
+		{"tool without arguments", noArgsToolStream, false, []string{
+			na(`{"role":"assistant","content":""}`, "null"),
+			na(`{"tool_calls":[{"index":0,"id":"toolu_snooze","type":"function","function":{"name":"snooze","arguments":""}}]}`, "null"),
+			na(`{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}`, "null"),
+			na(`{}`, `"tool_calls"`),
 			"EOF",
 		}},
 		{"in-stream error", overloadedStream, false, []string{

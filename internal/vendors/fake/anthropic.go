@@ -533,8 +533,12 @@ func anthropicEvents(c *call, a *anthropicAnswer) []sseEvent {
 	}
 	for _, tc := range a.calls {
 		ds := []obj{{{"type", "input_json_delta"}, {"partial_json", ""}}}
-		for _, p := range split(compact(anthropicToolInput(tc)), n) {
-			ds = append(ds, obj{{"type", "input_json_delta"}, {"partial_json", p}})
+		// A call without arguments streams only the empty partial_json,
+		// as the real API does: the input stays the {} of the start.
+		if in := compact(anthropicToolInput(tc)); in != "{}" {
+			for _, p := range split(in, n) {
+				ds = append(ds, obj{{"type", "input_json_delta"}, {"partial_json", p}})
+			}
 		}
 		block(obj{{"type", "tool_use"}, {"id", anthropicToolID(tc)}, {"name", tc.name}, {"input", obj{}}}, ds)
 	}
