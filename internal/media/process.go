@@ -330,7 +330,7 @@ func (r *request) prepare(j *job) *failure {
 				name = dl.name
 			}
 			if t.Documents == "passthrough" {
-				return filePart(name, fileMIME(dl.data, dl.ctype), dl.data), nil
+				return filePart(name, fileMIME(dl.data, dl.ctype, name), dl.data), nil
 			}
 			return r.document(ctx, j, dl.data, name, dl.ctype)
 		}
@@ -407,13 +407,17 @@ func (r *request) charge(n int64) error {
 
 // dataImage checks an inline image: size, real type, declared type. Only
 // the first bytes are decoded: a correct image passes untouched, a wrong
-// declared type is fixed by rewriting the prefix alone.
+// declared type (or a data: prefix vendors would not parse: parameters,
+// capitals) is fixed by rewriting the prefix alone. A payload that is not
+// plain padded standard base64 anywhere along its length (line breaks,
+// URL-safe letters, no padding) is decoded whole and sent on in the
+// standard form, which every vendor reads.
 func (r *request) dataImage(j *job) ([]byte, *failure) {
 	declared, b64, payload, ok := splitDataURL(j.url)
 	if !ok {
 		return nil, &failure{code: codeInvalidImage, text: "the image data URL is malformed"}
 	}
-	if !b64 {
+	if !b64 || !stdBase64(payload) {
 		data, _, f := r.decodeData(j.url, r.p.pol.MaxImageBytes, "image")
 		if f != nil {
 			return nil, f
@@ -426,14 +430,7 @@ func (r *request) dataImage(j *job) ([]byte, *failure) {
 	}
 	head, err := base64.StdEncoding.DecodeString(payload[:min(len(payload), 64)&^3])
 	if err != nil {
-		// Not standard base64 after all (URL-safe, or with line breaks):
-		// decode it whole (decodeData charges it) and send it on in the
-		// standard form.
-		data, _, f := r.decodeData(j.url, r.p.pol.MaxImageBytes, "image")
-		if f != nil {
-			return nil, f
-		}
-		return r.imagePart(j, data)
+		return nil, &failure{code: codeInvalidImage, text: "the image is not valid base64"}
 	}
 	if err := r.charge(size); err != nil {
 		return nil, downloadFailure("image", err)
@@ -442,11 +439,28 @@ func (r *request) dataImage(j *job) ([]byte, *failure) {
 	if f != nil {
 		return nil, f
 	}
+	prefix := "data:" + typ + ";base64,"
 	_, hasHeaders := j.obj["headers"]
-	if typ == declared && !hasHeaders {
+	if typ == declared && !hasHeaders && strings.HasPrefix(j.url, prefix) {
 		return nil, nil
 	}
-	return j.rebuild("data:" + typ + ";base64," + payload), nil
+	return j.rebuild(prefix + payload), nil
+}
+
+// stdBase64 reports whether s is padded standard base64 with nothing else
+// in it, without decoding (an inline image can be megabytes).
+func stdBase64(s string) bool {
+	if len(s) == 0 || len(s)%4 != 0 {
+		return false
+	}
+	body := strings.TrimSuffix(strings.TrimSuffix(s, "="), "=")
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // imageType checks sniffed bytes against what the vendor takes.
@@ -615,15 +629,55 @@ func quoteName(name string) string {
 	return strconv.Quote(name) + " "
 }
 
-// fileMIME is the type a passthrough file part declares.
-func fileMIME(data []byte, declared string) string {
+// fileMIME is the type a passthrough file part declares: the server's, unless
+// it is one that says nothing (application/octet-stream, application/zip
+// for an Office file, none at all), which vendors refuse; then the file's
+// name and bytes tell.
+func fileMIME(data []byte, declared, name string) string {
 	if bytes.HasPrefix(data, []byte("%PDF-")) {
 		return "application/pdf"
 	}
-	if t, _, err := mime.ParseMediaType(declared); err == nil && t != "" {
-		return t
+	t, _, err := mime.ParseMediaType(declared)
+	if err == nil && t != "" && !vagueMIME[strings.ToLower(t)] {
+		return strings.ToLower(t)
 	}
-	return http.DetectContentType(data)
+	if byExt := mimeByExt[strings.ToLower(path.Ext(name))]; byExt != "" {
+		return byExt
+	}
+	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
+		// An Office file is a ZIP whose member names (in clear in the
+		// local headers) say which.
+		for _, m := range [...]struct{ member, ext string }{
+			{"word/document.xml", ".docx"}, {"xl/workbook.xml", ".xlsx"}, {"ppt/presentation.xml", ".pptx"},
+		} {
+			if bytes.Contains(data, []byte(m.member)) {
+				return mimeByExt[m.ext]
+			}
+		}
+	}
+	if err == nil && t != "" {
+		return strings.ToLower(t)
+	}
+	t, _, _ = mime.ParseMediaType(http.DetectContentType(data))
+	return t
+}
+
+// vagueMIME are types servers send for any download.
+var vagueMIME = map[string]bool{
+	"application/octet-stream": true, "binary/octet-stream": true, "application/binary": true,
+	"application/zip": true, "application/x-zip-compressed": true, "application/download": true,
+	"application/force-download": true, "application/x-download": true,
+}
+
+// mimeByExt names the document types a file name's extension says.
+var mimeByExt = map[string]string{
+	".pdf":  "application/pdf",
+	".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+	".csv":  "text/csv", ".tsv": "text/tab-separated-values", ".txt": "text/plain",
+	".md": "text/markdown", ".markdown": "text/markdown", ".html": "text/html", ".htm": "text/html",
+	".json": "application/json", ".xml": "application/xml", ".zip": "application/zip",
 }
 
 func stringField(obj map[string]json.RawMessage, k string) string {

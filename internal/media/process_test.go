@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"image"
+	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -545,5 +547,97 @@ func TestMalformedParts(t *testing.T) {
 	dup := `{"type":"text","type":"image_url","image_url":{"url":"file:///etc/passwd"}}`
 	if _, oe := process(t, p, chat(dup), inline()); oe == nil || *oe.Code != codeRefused {
 		t.Errorf("duplicate type: %+v", oe)
+	}
+}
+
+// A data: URL that only looks standard at its start still reaches the
+// vendor in the one form every vendor reads: "data:<type>;base64,<padded
+// standard base64>". Line breaks of MIME-wrapped base64 (`base64` wraps at
+// 76 columns), URL-safe letters past the first bytes, missing padding,
+// media-type parameters and capitals were all forwarded as they came.
+func TestDataURLNormalisedWhole(t *testing.T) {
+	p := New(Policy{})
+	// An image whose URL-safe encoding differs from the standard one only
+	// after the first 64 characters.
+	var img []byte
+	for n := 1; n < 64 && img == nil; n++ {
+		b := pngSized(t, n)
+		us := base64.URLEncoding.EncodeToString(b)
+		if i := strings.IndexAny(us, "-_"); i > 64 {
+			img = b
+		}
+	}
+	if img == nil {
+		t.Fatal("no test image found")
+	}
+	std := base64.StdEncoding.EncodeToString(img)
+	var wrapped strings.Builder
+	for i := 0; i < len(std); i += 76 {
+		wrapped.WriteString(std[i:min(i+76, len(std))] + "\r\n")
+	}
+	want := dataURL("image/png", img)
+	for name, u := range map[string]string{
+		"wrapped at 76":    "data:image/png;base64," + wrapped.String(),
+		"url-safe late":    "data:image/png;base64," + base64.URLEncoding.EncodeToString(img),
+		"unpadded":         "data:image/png;base64," + base64.RawStdEncoding.EncodeToString(img),
+		"charset":          "data:image/png;charset=binary;base64," + std,
+		"capitals":         "data:image/PNG;BASE64," + std,
+		"space after semi": "data:image/png; base64," + std,
+	} {
+		out, oe := process(t, p, chat(imagePart(u)), Target{CanFetchURLs: true})
+		if oe != nil {
+			t.Errorf("%s: %s", name, oe.Message)
+			continue
+		}
+		if got := part(out, 1).Get("image_url.url").String(); got != want {
+			t.Errorf("%s: sent on as %.60q…, want the standard form", name, got)
+		}
+	}
+	// The standard form itself still passes byte for byte.
+	body := chat(imagePart(want))
+	if out, oe := process(t, p, body, Target{CanFetchURLs: true}); oe != nil || !bytes.Equal(out, body) {
+		t.Errorf("a standard data URL was rewritten: %v", oe)
+	}
+}
+
+// pngSized is an n×n PNG with varied pixels.
+func pngSized(t *testing.T, n int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, n, n))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i*31 + n)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// Under documents: passthrough a downloaded file goes on as a file part
+// declaring the server's Content-Type. Servers send Office files and CSV
+// as application/octet-stream or application/zip, which no vendor takes as
+// a document type: the file's name and bytes must say what it is then.
+func TestPassthroughFileMIME(t *testing.T) {
+	srv := newServer(t, map[string]file{
+		"/download":  {body: docstest.DOCX(), ctype: "application/octet-stream"},
+		"/book.xlsx": {body: docstest.XLSX(), ctype: "application/zip"},
+		"/export":    {body: []byte("a,b\n1,2\n"), ctype: "application/octet-stream", header: map[string]string{"Content-Disposition": `attachment; filename="q3.csv"`}},
+		"/notes.txt": {body: []byte("hello"), ctype: "text/plain; charset=utf-8"},
+	})
+	p := New(Policy{AllowHosts: allowLocal()})
+	for path, want := range map[string]string{
+		"/download":  "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+		"/book.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+		"/export":    "text/csv",
+		"/notes.txt": "text/plain",
+	} {
+		out, oe := process(t, p, chat(`{"type":"file_url","file_url":{"url":"`+srv.URL+path+`"}}`), Target{Documents: "passthrough"})
+		if oe != nil {
+			t.Errorf("%s: %s", path, oe.Message)
+			continue
+		}
+		if got := part(out, 1).Get("file.file_data").String(); !strings.HasPrefix(got, "data:"+want+";base64,") {
+			t.Errorf("%s: file_data %.90q, want type %s", path, got, want)
+		}
 	}
 }

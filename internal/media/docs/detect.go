@@ -131,7 +131,10 @@ func looksText(b []byte) bool {
 }
 
 // decodeText returns the text of b as UTF-8: a BOM picks UTF-16 or strips
-// itself; invalid UTF-8 is read as Latin-1 (Windows exports often are).
+// itself; invalid UTF-8 is read as Windows-1252 (what Windows exports are,
+// and what browsers read "Latin-1" as): Latin-1 with curly quotes, dashes,
+// the euro sign and the like in 0x80-0x9F, where Latin-1 has only control
+// characters.
 func decodeText(b []byte) string {
 	switch {
 	case bytes.HasPrefix(b, []byte("\xef\xbb\xbf")):
@@ -155,8 +158,20 @@ func decodeText(b []byte) string {
 	r := make([]rune, len(b))
 	for i, c := range b {
 		r[i] = rune(c)
+		if c >= 0x80 && c < 0xa0 {
+			r[i] = cp1252[c-0x80]
+		}
 	}
 	return string(r)
+}
+
+// cp1252 is Windows-1252's 0x80-0x9F; the five unassigned codes stay as
+// they are, as browsers read them.
+var cp1252 = [32]rune{
+	'\u20ac', '\u0081', '\u201a', '\u0192', '\u201e', '\u2026', '\u2020', '\u2021',
+	'\u02c6', '\u2030', '\u0160', '\u2039', '\u0152', '\u008d', '\u017d', '\u008f',
+	'\u0090', '\u2018', '\u2019', '\u201c', '\u201d', '\u2022', '\u2013', '\u2014',
+	'\u02dc', '\u2122', '\u0161', '\u203a', '\u0153', '\u009d', '\u017e', '\u0178',
 }
 
 func utf16le(s string) []byte {

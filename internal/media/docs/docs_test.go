@@ -248,3 +248,66 @@ func BenchmarkExtract(b *testing.B) {
 		})
 	}
 }
+
+// Text that is not UTF-8 is what Windows writes: Windows-1252, whose
+// 0x80-0x9F are curly quotes, dashes and the euro sign. Read as Latin-1
+// they became invisible C1 control characters.
+func TestWindows1252Text(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"prices.csv", []byte("item;price\n\x93Caf\xe9\x94 \x96 large;\x804.50\n"), "| item | price |\n| --- | --- |\n| “Café” – large | €4.50 |"},
+		{"note.txt", []byte("It\x92s done\x85 \x95 50\x89 \x99"), "It’s done… • 50‰ ™"},
+		{"page.html", []byte("<html><body><p>\x84Gr\xfc\xdfe\x93 \x97 S\x9aO</p></body></html>"), "„Grüße“ — SšO"},
+	} {
+		got, err := extract(t, c.data, c.name, "", docs.Limits{})
+		if err != nil || got != c.want {
+			t.Errorf("%s: got %q, %v; want %q", c.name, got, err, c.want)
+		}
+	}
+}
+
+// The relationship id of a slide is an attribute in the relationships
+// namespace; "r" is only the usual prefix for it. With any other prefix
+// every slide was missed and the deck read as having none.
+func TestPPTXRelationshipPrefix(t *testing.T) {
+	const ns = `xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"`
+	const rel = `"http://schemas.openxmlformats.org/officeDocument/2006/relationships"`
+	sld := func(title string) string {
+		return `<?xml version="1.0"?><p:sld ` + ns + `><p:cSld><p:spTree><p:sp><p:nvSpPr><p:cNvPr id="2" name="t"/><p:cNvSpPr/><p:nvPr><p:ph type="title"/></p:nvPr></p:nvSpPr><p:txBody><a:p><a:r><a:t>` + title + `</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:sld>`
+	}
+	deck := docstest.Zip(
+		[2]string{"_rels/.rels", `<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="ppt/presentation.xml"/></Relationships>`},
+		[2]string{"ppt/presentation.xml", `<?xml version="1.0"?><p:presentation ` + ns + ` xmlns:rel=` + rel + `><p:sldIdLst><p:sldId id="256" rel:id="rId3"/><p:sldId id="257" rel:id="rId2"/></p:sldIdLst></p:presentation>`},
+		[2]string{"ppt/_rels/presentation.xml.rels", `<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/slide" Target="slides/slide1.xml"/><Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/slide" Target="slides/slide2.xml"/></Relationships>`},
+		[2]string{"ppt/slides/slide1.xml", sld("Second")},
+		[2]string{"ppt/slides/slide2.xml", sld("First")},
+	)
+	got, err := extract(t, deck, "deck.pptx", "", docs.Limits{})
+	if want := "## Slide 1\n\n### First\n\n## Slide 2\n\n### Second"; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+}
+
+// With track changes on, Word keeps the old version next to the new one:
+// a formatting change keeps the old paragraph properties in pPrChange, a
+// move keeps the text at its old place in moveFrom. The document as it
+// reads now is what counts: a paragraph that was a heading is text now,
+// and moved text appears once, where it went.
+func TestDOCXTrackedChanges(t *testing.T) {
+	const ns = `xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"`
+	body := `<w:p><w:pPr><w:pStyle w:val="Normal"/><w:pPrChange w:id="1" w:author="a"><w:pPr><w:pStyle w:val="Heading1"/></w:pPr></w:pPrChange></w:pPr><w:r><w:t>No longer a heading</w:t></w:r></w:p>` +
+		`<w:p><w:pPr><w:pPrChange w:id="2" w:author="a"><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr></w:pPrChange></w:pPr><w:r><w:t>No longer a list item</w:t></w:r></w:p>` +
+		`<w:p><w:r><w:t xml:space="preserve">Alpha. </w:t></w:r><w:moveFrom w:id="3" w:author="a"><w:r><w:t>Moved text.</w:t></w:r></w:moveFrom></w:p>` +
+		`<w:p><w:r><w:t xml:space="preserve">Beta. </w:t></w:r><w:moveTo w:id="4" w:author="a"><w:r><w:t>Moved text.</w:t></w:r></w:moveTo></w:p>`
+	doc := docstest.Zip(
+		[2]string{"_rels/.rels", `<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>`},
+		[2]string{"word/document.xml", `<?xml version="1.0"?><w:document ` + ns + `><w:body>` + body + `</w:body></w:document>`},
+	)
+	got, err := extract(t, doc, "edited.docx", "", docs.Limits{})
+	if want := "No longer a heading\n\nNo longer a list item\n\nAlpha.\n\nBeta. Moved text."; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+}

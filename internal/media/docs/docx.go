@@ -162,7 +162,8 @@ func (w *docxWalker) paragraph(d *xml.Decoder, p *para) error {
 				p.text.WriteByte('\n')
 			case "noBreakHyphen":
 				p.text.WriteByte('-')
-			case "delText", "instrText", "rPr", "Fallback", "footnoteReference", "endnoteReference":
+			case "delText", "instrText", "rPr", "Fallback", "footnoteReference", "endnoteReference",
+				"moveFrom": // tracked move: the text shows where it went (moveTo)
 				if err := skip(d); err != nil {
 					return xmlErr("Word document", err)
 				}
@@ -194,7 +195,10 @@ func (w *docxWalker) paragraph(d *xml.Decoder, p *para) error {
 	}
 }
 
-// props reads a w:pPr: style, list membership and outline level.
+// props reads a w:pPr: style, list membership and outline level. A tracked
+// formatting change (pPrChange) holds the properties as they were before,
+// and the paragraph mark's run properties and a section break hold none of
+// the paragraph's: those are skipped.
 func (w *docxWalker) props(d *xml.Decoder, p *para) error {
 	depth := 0
 	for {
@@ -205,6 +209,11 @@ func (w *docxWalker) props(d *xml.Decoder, p *para) error {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
+			case "pPrChange", "rPr", "sectPr":
+				if err := skip(d); err != nil {
+					return xmlErr("Word document", err)
+				}
+				continue
 			case "pStyle":
 				p.style = attr(t, "val")
 			case "ilvl":

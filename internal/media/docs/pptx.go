@@ -24,10 +24,12 @@ func (x *extractor) pptx(z *zip.Reader) error {
 		return err
 	}
 	// The slide order is presentation.xml's sldIdLst, not the member names.
+	// Token, not RawToken: the relationship id is r:id by convention only,
+	// and the prefix may be any that names the relationships namespace.
 	var ids []string
 	d := newDecoder(data)
 	for {
-		tok, err := d.RawToken()
+		tok, err := d.Token()
 		if err == io.EOF {
 			break
 		}
