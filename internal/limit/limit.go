@@ -221,6 +221,17 @@ type Limiter interface {
 	Close() error
 }
 
+// SpendSeeder is implemented by limiters that keep spend only in process (Memory): a new
+// process seeds each budgeted subject from the usage log, so that a restart does not give every
+// key its day's and month's budget again.
+type SpendSeeder interface {
+	// SeedSpend raises the subject's spend in the UTC day and month containing at to at least
+	// day and month (in the price table's currency).
+	SeedSpend(subject string, at time.Time, day, month float64)
+}
+
+var _ SpendSeeder = (*Memory)(nil)
+
 // Status is a limiter's health, for /health.
 type Status struct {
 	Backend  string `json:"backend"`             // "memory" or "redis"

@@ -304,6 +304,29 @@ func (m *Memory) setSpend(subject string, day, month int64) {
 	sh.mu.Unlock()
 }
 
+// SeedSpend implements SpendSeeder: it raises the subject's spend of the UTC day and month that
+// contain at to at least day and month. Taking the larger value makes it safe to call more than
+// once and concurrently with requests: nothing is counted twice. A seed for a day (or month)
+// that has already ended changes nothing for it.
+func (m *Memory) SeedSpend(subject string, at time.Time, day, month float64) {
+	now := m.now().UnixMilli()
+	p := m.periods.at(now)
+	seed := computePeriods(at.UnixMilli())
+	if seed.month != p.month {
+		return
+	}
+	if seed.day != p.day {
+		day = 0
+	}
+	sh := m.shard(subject)
+	sh.mu.Lock()
+	e := sh.get(subject, now)
+	e.roll(p)
+	e.daySpend = max(e.daySpend, nanoUnits(day))
+	e.monthSpend = max(e.monthSpend, nanoUnits(month))
+	sh.mu.Unlock()
+}
+
 // addSpend adds to a subject's spend (the local mirror of a Redis ticket's cost).
 func (m *Memory) addSpend(subject string, nano int64) {
 	now := m.now().UnixMilli()

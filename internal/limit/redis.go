@@ -402,6 +402,13 @@ func (r *Redis) Acquire(ctx context.Context, subject string, l Limits, estTokens
 	}
 	res, err := r.run(ctx, subject, l, est, id, "acquire")
 	if err != nil {
+		if id != "" && mayHaveApplied(err) {
+			// The script may have run and taken a slot the request will
+			// never give back there (it is served locally): release it when
+			// Redis answers again, rather than let it block the key,
+			// fleet-wide, for the whole lease.
+			r.pend.add(r, subject, r.periods.at(r.now().UnixMilli()), 0, id)
+		}
 		r.fail(err)
 		return r.fallback(ctx, subject, l, estTokens)
 	}

@@ -97,7 +97,17 @@ func (c *circuit) state(now time.Time) State {
 	return s
 }
 
-func (c *circuit) success(cfg *config.Circuit, now time.Time) {
+// success records a request that worked. It closes a half-open circuit (its
+// trial, or any request once the cooldown is over), but not one still open:
+// such a request was sent before the circuit opened, and its answer says
+// nothing about the failures or the vendor's Retry-After that opened it.
+func (c *circuit) success(cfg *config.Circuit, now time.Time) { c.succeed(cfg, now, false) }
+
+// probeSuccess records an active health check that worked: the key is
+// known to work now, so the circuit closes even while it is open.
+func (c *circuit) probeSuccess(cfg *config.Circuit, now time.Time) { c.succeed(cfg, now, true) }
+
+func (c *circuit) succeed(cfg *config.Circuit, now time.Time, closeOpen bool) {
 	if c.openUntil.Load() == 0 && !c.trial.Load() {
 		// The common case: count and go, keeping the lock short.
 		c.mu.Lock()
@@ -109,6 +119,10 @@ func (c *circuit) success(cfg *config.Circuit, now time.Time) {
 	c.mu.Lock()
 	c.consecutive = 0
 	c.bucket(cfg, now).ok++
+	if !closeOpen && c.openUntil.Load() > now.UnixNano() {
+		c.mu.Unlock()
+		return
+	}
 	c.cooldown = 0
 	c.reason = ""
 	c.openUntil.Store(0)

@@ -97,15 +97,24 @@ func (l *localLimits) take(now time.Time, est int64) bool {
 	return true
 }
 
-// done frees the concurrency slot and corrects the token estimate.
-func (l *localLimits) done(now time.Time, est, actual int64) {
+// done frees the concurrency slot and corrects the token estimate counted
+// at taken. The correction goes to the second the estimate was counted in,
+// so that it leaves the window with it: a refund booked when a long request
+// ends would outlive the estimate and let the next minute take more than
+// tpm. Once that second has left the window only an excess is counted (now).
+func (l *localLimits) done(now, taken time.Time, est, actual int64) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	l.inFlight--
-	if actual > 0 {
-		l.tokens.add(now.Unix(), actual-est)
+	if actual > 0 && actual != est {
+		sec, at := now.Unix(), taken.Unix()
+		if i := at % 60; at <= sec && sec-at < 60 && l.tokens.slot[i] == at {
+			l.tokens.n[i] += actual - est
+		} else if actual > est {
+			l.tokens.add(sec, actual-est)
+		}
 	}
 	l.mu.Unlock()
 }

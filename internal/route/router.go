@@ -93,6 +93,7 @@ type Lease struct {
 	est    int64
 	done   bool
 	limits *localLimits // the one that counted this request
+	taken  time.Time    // when it counted it
 	// ClientIdle says the stream idle timeout was lowered by the client:
 	// if it fires, the vendor is not to blame.
 	ClientIdle bool
@@ -117,7 +118,7 @@ func (l *Lease) Done(err error, tokens int64) {
 	c := l.Combo
 	c.cred.inFlight.Add(-1)
 	c.combo.inFlight.Add(-1)
-	l.limits.done(now, l.est, tokens)
+	l.limits.done(now, l.taken, l.est, tokens)
 	idle := errors.Is(context.Cause(l.ctx), ErrStreamIdleTimeout)
 	if err != nil && l.ctx.Err() == nil || idle && !l.ClientIdle {
 		c.combo.failure(&l.r.cfg.Circuit, now, classOf(err))
@@ -208,7 +209,7 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 				c.cred.success(&r.cfg.Circuit, time.Now())
 				c.combo.success(&r.cfg.Circuit, time.Now())
 				c.combo.observeTTFB(time.Since(start))
-				l := &Lease{Combo: c, Attempts: attempts, ctx: actx, cancel: cancel, r: r, est: est, limits: sl.limits}
+				l := &Lease{Combo: c, Attempts: attempts, ctx: actx, cancel: cancel, r: r, est: est, limits: sl.limits, taken: sl.at}
 				if mi > 0 {
 					l.Fallback = model
 				}
@@ -343,6 +344,7 @@ func (r *Router) pick(sel Selector, avail []*Combination, now time.Time, est int
 type slot struct {
 	cred, combo bool
 	limits      *localLimits
+	at          time.Time // when limits counted the attempt
 }
 
 // safeCall runs call; if it panics (a bug on a vendor's odd input), the
@@ -371,7 +373,7 @@ func (r *Router) claim(c *Combination, now time.Time, est int64) (slot, bool) {
 		c.cred.release(sl.cred)
 		return slot{}, false
 	}
-	sl.limits = c.cred.limits.Load()
+	sl.limits, sl.at = c.cred.limits.Load(), now
 	if !sl.limits.take(now, est) {
 		c.cred.release(sl.cred)
 		c.combo.release(sl.combo)
@@ -388,7 +390,7 @@ func (r *Router) claim(c *Combination, now time.Time, est int64) (slot, bool) {
 func (r *Router) release(c *Combination, sl slot, est int64) {
 	c.cred.inFlight.Add(-1)
 	c.combo.inFlight.Add(-1)
-	sl.limits.done(time.Now(), est, 0)
+	sl.limits.done(time.Now(), sl.at, est, 0)
 	c.cred.release(sl.cred)
 	c.combo.release(sl.combo)
 }
@@ -623,7 +625,7 @@ func seconds(d time.Duration) string {
 func (r *Router) RecordProbe(c *Combination, err error) {
 	now := time.Now()
 	if err == nil {
-		c.cred.success(&r.cfg.Circuit, now)
+		c.cred.probeSuccess(&r.cfg.Circuit, now)
 		return
 	}
 	r.judgeCred(c, err, now)

@@ -143,11 +143,11 @@ func TestLocalLimits(t *testing.T) {
 	if l.take(now, 10) {
 		t.Fatal("concurrency 2 allowed a third")
 	}
-	l.done(now, 10, 12)
+	l.done(now, now, 10, 12)
 	if !l.take(now, 10) {
 		t.Fatal("slot not released")
 	}
-	l.done(now, 10, 0)
+	l.done(now, now, 10, 0)
 	if l.take(now, 10) {
 		t.Fatal("rpm 3 allowed a fourth request in the minute")
 	}

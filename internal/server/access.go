@@ -76,6 +76,9 @@ func (s *Server) access(h callerHandler, writeErr func(http.ResponseWriter, *ope
 		// Only work is limited: listing models takes no ticket (it would
 		// have no end of request to give it back at).
 		if r.Method == http.MethodPost && subject != "" && !lim.Unlimited() && s.limiter != nil {
+			if c.key != nil && (lim.BudgetDaily > 0 || lim.BudgetMonthly > 0) {
+				s.seedSpend(r.Context(), subject, c.key.ID)
+			}
 			est := max(r.ContentLength, 0)/4 + 256 // ~4 bytes a token, plus some answer
 			t, denial, err := s.limiter.Acquire(r.Context(), subject, lim, est)
 			switch {
@@ -93,6 +96,39 @@ func (s *Server) access(h callerHandler, writeErr func(http.ResponseWriter, *ope
 		}
 		h(w, r, c)
 	}
+}
+
+// seedSpend tells an in-process limiter what a budgeted key spent this UTC
+// day and month before this process started counting for it (the usage
+// log has it): else every restart would give every key its budgets again.
+// It runs once per key and process; a database that does not answer within
+// a second is asked again with a later request, at most every 10 seconds.
+func (s *Server) seedSpend(ctx context.Context, subject, keyID string) {
+	seeder, ok := s.limiter.(limit.SpendSeeder)
+	if !ok || s.keys.store == nil {
+		return
+	}
+	now := time.Now().UTC()
+	if v, ok := s.seeded.Load(keyID); ok {
+		if failedAt := v.(time.Time); failedAt.IsZero() || now.Sub(failedAt) < 10*time.Second {
+			return
+		}
+	}
+	y, m, d := now.Date()
+	dayStart, monthStart := time.Date(y, m, d, 0, 0, 0, 0, time.UTC), time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	month, err := s.keys.store.SpendSince(ctx, keyID, monthStart)
+	day := month
+	if err == nil && !dayStart.Equal(monthStart) {
+		day, err = s.keys.store.SpendSince(ctx, keyID, dayStart)
+	}
+	if err != nil {
+		s.seeded.Store(keyID, now)
+		return
+	}
+	seeder.SeedSpend(subject, now, day, month)
+	s.seeded.Store(keyID, time.Time{})
 }
 
 func (s *Server) authenticate(r *http.Request) (*caller, *openai.Error) {

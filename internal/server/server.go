@@ -82,9 +82,12 @@ type Server struct {
 	inFlight atomic.Int64
 	keys     *keyCache
 	limiter  limit.Limiter
-	metrics  *metrics.Recorder
-	stats    *stats.Stats
-	tracer   *tracing.Tracer
+	// seeded holds, per key id, whether its spend so far was given to an
+	// in-process limiter: a zero time when done, else when it last failed.
+	seeded  sync.Map
+	metrics *metrics.Recorder
+	stats   *stats.Stats
+	tracer  *tracing.Tracer
 
 	mu       sync.Mutex // serialises Load
 	media    *media.Processor
