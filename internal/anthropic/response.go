@@ -118,9 +118,10 @@ func stopReason(finish string, tools, refusal bool, matched json.RawMessage, sto
 
 // MessageID derives an Anthropic message id ("msg_…") from the vendor's
 // response id, so logs on both sides can be matched; a missing one gets a
-// random id.
+// random id. An id that already is one (a Claude vendor's, which the
+// Anthropic adapter keeps) stays as it is, not "msg_msg_…".
 func MessageID(vendorID string) string {
-	id := strings.TrimPrefix(vendorID, "chatcmpl-")
+	id := strings.TrimPrefix(strings.TrimPrefix(vendorID, "chatcmpl-"), "msg_")
 	var b strings.Builder
 	b.WriteString("msg_")
 	for _, c := range id {

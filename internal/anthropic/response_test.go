@@ -112,6 +112,10 @@ func TestMessageID(t *testing.T) {
 	if got := MessageID("chatcmpl-AbC123"); got != "msg_AbC123" {
 		t.Errorf("MessageID = %q", got)
 	}
+	// A Claude vendor's id (the Anthropic adapter keeps it) is already one.
+	if got := MessageID("msg_01XFDUDYJgAACzvnptvVoYEL"); got != "msg_01XFDUDYJgAACzvnptvVoYEL" {
+		t.Errorf("MessageID of an Anthropic id = %q", got)
+	}
 	a, b := MessageID(""), MessageID("")
 	if !strings.HasPrefix(a, "msg_") || len(a) < 20 || a == b {
 		t.Errorf("random ids %q %q", a, b)

@@ -629,6 +629,14 @@ func (r *msgRequest) setLimits(limit *int, effort string, defaultMax int) *opena
 		// is what the client needs most.
 		budget = 0
 	}
+	if r.inToolLoop() {
+		// While thinking, Anthropic wants the last assistant turn of a
+		// tool loop to begin with its signed thinking block ("a final
+		// `assistant` message must start with a thinking block ... To
+		// avoid this requirement, disable `thinking`"). OpenAI clients
+		// never send it back, so this turn goes without thinking.
+		budget = 0
+	}
 	switch {
 	case limit == nil:
 		r.MaxTokens = defaultMax + budget
@@ -643,6 +651,24 @@ func (r *msgRequest) setLimits(limit *int, effort string, defaultMax int) *opena
 		r.Temperature, r.TopP = nil, nil
 	}
 	return nil
+}
+
+// inToolLoop reports whether the last assistant turn called tools: the
+// request answers them (or goes on after them), and that turn carries no
+// thinking block, since the translation never writes one.
+func (r *msgRequest) inToolLoop() bool {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		if r.Messages[i].Role != "assistant" {
+			continue
+		}
+		for _, b := range r.Messages[i].Content {
+			if b.Type == "tool_use" {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 
 func bad(param, code, msg string) *openai.Error {

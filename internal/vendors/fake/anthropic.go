@@ -260,6 +260,27 @@ func (r *anthropicRequest) validate() *failure {
 		case r.ToolChoice != nil && (r.ToolChoice.Type == "any" || r.ToolChoice.Type == "tool"):
 			return invalidf("Thinking may not be enabled when tool_choice forces tool use.")
 		}
+		// In a tool loop the last assistant turn must bring back its
+		// signed thinking (the error quoted in OpenRouterTeam/ai-sdk-provider#162,
+		// anomalyco/opencode#3077, deepset-ai/haystack-core-integrations#2146).
+		for i := len(r.Messages) - 1; i >= 0; i-- {
+			if r.Messages[i].Role != "assistant" {
+				continue
+			}
+			bs := anthropicBlocks(r.Messages[i].Content)
+			uses := false
+			for _, b := range bs {
+				uses = uses || b.Type == "tool_use"
+			}
+			if uses && bs[0].Type != "thinking" && bs[0].Type != "redacted_thinking" {
+				return invalidf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. "+
+					"When `thinking` is enabled, a final `assistant` message must start with a thinking block "+
+					"(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "+
+					"thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult "+
+					"our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking", i, bs[0].Type)
+			}
+			break
+		}
 	}
 	var pending []string // tool_use ids the next message must answer
 	for i, m := range r.Messages {
