@@ -104,8 +104,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.closing.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+			if temporary(err) {
 				// Out of descriptors or similar: wait and retry, as net/http does.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.logf("http1: accept error: %v; retrying in %v", err, backoff)
@@ -124,6 +123,15 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.serve()
 		}()
 	}
+}
+
+// temporary reports whether an accept error is one net/http's server waits
+// out rather than returning (then the gateway would exit): out of
+// descriptors, in the process (EMFILE) or in the whole system (ENFILE), an
+// interrupted call, a timeout.
+func temporary(err error) bool {
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary() || errors.Is(err, errTooManyFiles)
 }
 
 // newConn registers a connection and counts it in wg, or hands it over at

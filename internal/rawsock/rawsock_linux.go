@@ -30,6 +30,8 @@ type Conn struct {
 	// that share the connection; the descriptor serializes them anyway.
 	rmu, wmu sync.Mutex
 	r, w     op
+	q        op // Quiet's probe, guarded by rmu
+	one      [1]byte
 }
 
 // op is one read or write in progress; do is its callback for RawConn,
@@ -53,7 +55,7 @@ func Wrap(c net.Conn) net.Conn {
 		return c
 	}
 	rw := &Conn{TCPConn: tc, rc: rc}
-	rw.r.do, rw.w.do = rw.r.read, rw.w.write
+	rw.r.do, rw.w.do, rw.q.do = rw.r.read, rw.w.write, rw.q.poll
 	return rw
 }
 
@@ -66,6 +68,18 @@ func (o *op) read(fd uintptr) bool {
 			continue
 		case syscall.EAGAIN:
 			return false
+		}
+		o.n, o.errno = n, e
+		return true
+	}
+}
+
+// poll makes one read and never waits: EAGAIN is an answer here.
+func (o *op) poll(fd uintptr) bool {
+	for {
+		n, e := sysRead(fd, o.p)
+		if e == syscall.EINTR {
+			continue
 		}
 		o.n, o.errno = n, e
 		return true
@@ -156,4 +170,24 @@ func (c *Conn) opError(op string, err error) error {
 		return &e
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Quiet reports whether c, a connection on which nothing is expected from
+// the peer (an idle client connection to a server), is still open with
+// nothing to read: not closed by the peer (EOF), not reset, no stray bytes.
+// It never waits. A byte it finds is consumed, which does not matter: the
+// connection is not fit to carry a request then. Connections it cannot
+// probe are reported quiet.
+func Quiet(c net.Conn) bool {
+	rc, ok := c.(*Conn)
+	if !ok {
+		return true
+	}
+	rc.rmu.Lock()
+	defer rc.rmu.Unlock()
+	o := &rc.q
+	o.p, o.n, o.errno = rc.one[:], 0, 0
+	err := rc.rc.Read(o.do)
+	o.p = nil
+	return err == nil && o.errno == syscall.EAGAIN
 }

@@ -228,3 +228,40 @@ func TestSocketOrdersGoroutines(t *testing.T) {
 	c.Write([]byte("y"))
 	<-done
 }
+
+// Quiet tells an idle connection that is still open from one the peer
+// closed, reset or wrote to, without waiting.
+func TestQuiet(t *testing.T) {
+	c, s := pair(t)
+	if !Quiet(c) {
+		t.Fatal("an open idle connection is not quiet")
+	}
+	if n := testing.AllocsPerRun(50, func() { Quiet(c) }); n != 0 {
+		t.Errorf("%v allocations per probe; want 0", n)
+	}
+	s.Write([]byte("x"))
+	if !eventually(func() bool { return !Quiet(c) }) {
+		t.Error("a connection with a stray byte waiting is quiet")
+	}
+	c, s = pair(t)
+	s.Close()
+	if !eventually(func() bool { return !Quiet(c) }) {
+		t.Error("a connection the peer closed is quiet")
+	}
+	c.Close()
+	if Quiet(c) {
+		t.Error("a closed connection is quiet")
+	}
+}
+
+// eventually polls f for a while (a segment crosses loopback at once, but
+// not synchronously).
+func eventually(f func() bool) bool {
+	for range 500 {
+		if f() {
+			return true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
+}

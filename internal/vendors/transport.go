@@ -142,10 +142,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	key := hostPort(req)
-	// A reused connection may have been closed by the server while idle; an
-	// answer that fails before its first byte on one is retried once on a
-	// fresh connection (the request cannot have been processed: HTTP/1.1
-	// servers close idle connections only between requests).
+	// A reused connection may have been closed by the server while idle
+	// (get skips those it can tell) or just as the request went out. A
+	// request that could not be sent whole on one is retried once on a
+	// fresh connection: the server cannot have acted on it. One sent whole
+	// whose answer never came is retried only when it is idempotent (as
+	// net/http does): the server may have run it before hanging up.
 	var body io.ReadCloser
 	if large {
 		body = req.Body
@@ -268,20 +270,27 @@ func writeHead(dst []byte, req *http.Request) ([]byte, error) {
 // get returns an idle connection to key, or dials one.
 func (t *Transport) get(ctx context.Context, key string) (*leanConn, bool, error) {
 	now := time.Now()
-	t.mu.Lock()
-	if p := t.hosts[key]; p != nil {
-		for n := len(p.idle); n > 0; n = len(p.idle) {
-			c := p.idle[n-1]
+	for {
+		var c *leanConn
+		t.mu.Lock()
+		if p := t.hosts[key]; p != nil && len(p.idle) > 0 {
+			n := len(p.idle)
+			c = p.idle[n-1]
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
-			if now.Sub(c.used) < t.idleTimeout {
-				t.mu.Unlock()
-				return c, true, nil
-			}
-			c.conn.Close()
 		}
+		t.mu.Unlock()
+		if c == nil {
+			break
+		}
+		// One the vendor closed (or wrote to) while it sat idle is never
+		// sent a request: once a request is out, a hang-up can no longer
+		// be told from one after the vendor acted on it.
+		if now.Sub(c.used) < t.idleTimeout && rawsock.Quiet(c.conn) {
+			return c, true, nil
+		}
+		c.conn.Close()
 	}
-	t.mu.Unlock()
 	conn, err := t.dial(ctx, key)
 	if err != nil {
 		return nil, false, err
@@ -380,7 +389,7 @@ func (t *Transport) prune(key string) {
 }
 
 // errStale marks a failure on a reused connection before any byte of the
-// answer arrived.
+// answer arrived, when sending the request again is safe.
 var errStale = errors.New("connection closed before the answer")
 
 // aLongTimeAgo is a deadline in the past: it unblocks reads and writes.
@@ -418,7 +427,7 @@ func (c *leanConn) roundTrip(ctx context.Context, req *http.Request, wire []byte
 		}
 	}
 	if _, err := c.br.Peek(1); err != nil {
-		return fail(err, true)
+		return fail(err, replayable(req))
 	}
 	for {
 		resp, err := http.ReadResponse(c.br, req)
@@ -443,6 +452,20 @@ func (c *leanConn) roundTrip(ctx context.Context, req *http.Request, wire []byte
 		resp.Request = &http.Request{Method: req.Method, URL: req.URL, Host: req.Host}
 		return resp, nil
 	}
+}
+
+// replayable reports whether req may run twice upstream, as net/http
+// judges it: an idempotent method, or a request that says it is idempotent.
+// (Its body, when it has one, can be sent again: inline it is in the wire
+// buffer, a large one comes back through GetBody.)
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, ok := req.Header["Idempotency-Key"]
+	_, xok := req.Header["X-Idempotency-Key"]
+	return ok || xok
 }
 
 // release returns the connection to the pool when it can carry another
