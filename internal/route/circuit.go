@@ -104,7 +104,8 @@ func (c *circuit) state(now time.Time) State {
 func (c *circuit) success(cfg *config.Circuit, now time.Time) { c.succeed(cfg, now, false) }
 
 // probeSuccess records an active health check that worked: the key is
-// known to work now, so the circuit closes even while it is open.
+// known to work now, so the circuit closes even while it is open, unless
+// it is open for a wait the vendor gave (rate_limited).
 func (c *circuit) probeSuccess(cfg *config.Circuit, now time.Time) { c.succeed(cfg, now, true) }
 
 func (c *circuit) succeed(cfg *config.Circuit, now time.Time, closeOpen bool) {
@@ -119,7 +120,9 @@ func (c *circuit) succeed(cfg *config.Circuit, now time.Time, closeOpen bool) {
 	c.mu.Lock()
 	c.consecutive = 0
 	c.bucket(cfg, now).ok++
-	if !closeOpen && c.openUntil.Load() > now.UnixNano() {
+	if c.openUntil.Load() > now.UnixNano() && (!closeOpen || c.reason == ReasonRateLimited) {
+		// A probe lists models: that the key works says nothing about the
+		// wait the vendor asked for (Retry-After, a reset), which stands.
 		c.mu.Unlock()
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/openai"
@@ -62,6 +63,11 @@ type Combination struct {
 	CredID string
 	// headers are the X-Genrouter-Vendor, -Model and -Credential values.
 	headers []string
+	// rrTurn is when round_robin last picked this combination (0: never),
+	// on rrClock, the pool's: one clock for all of a pool's combinations,
+	// as a fallback model's may be picked by more than one selector.
+	rrTurn  atomic.Uint64
+	rrClock *atomic.Uint64
 }
 
 // Headers returns the served-by header values: vendor, model, credential.
@@ -98,6 +104,7 @@ type Pool struct {
 	lists map[listKey][]*Combination
 	// vendorFilters lists the filters ?vendor= may use, by name or type.
 	vendorFilters map[string]bool
+	rrClock       atomic.Uint64 // round_robin's turns (Combination.rrTurn)
 }
 
 type listKey struct {
@@ -149,7 +156,7 @@ func NewPool(cfg *config.Config, adapter AdapterFunc, health *Health) (*Pool, er
 				c := &Combination{ID: len(p.all), Vendor: v, Credential: cr.Name, Key: cr.Key,
 					Weight: max(1, cr.Weight) * max(1, m.Weight), Priority: prio, Model: m, quoted: openai.Quote(m.Name),
 					cred: cred, combo: health.combination(comboID), CredID: shared,
-					headers: []string{v.Name, m.Name, cr.Name}}
+					headers: []string{v.Name, m.Name, cr.Name}, rrClock: &p.rrClock}
 				p.all = append(p.all, c)
 				for _, f := range []string{"", v.Name, v.Type} {
 					p.add(listKey{f, m.Name, m.Embedding}, c)

@@ -166,7 +166,13 @@ func (r *Router) Do(ctx context.Context, q Query, est int64, firstByte time.Dura
 			if len(avail) == 0 {
 				break // nothing usable now: fallbacks, or an immediate answer
 			}
-			c, sl := r.pick(sel, preferred(avail, last), now, est)
+			next := avail
+			if _, ok := sel.(Priority); ok {
+				// Tiers come first: failover order applies within the
+				// best tier that has a candidate left.
+				next = bestTier(avail)
+			}
+			c, sl := r.pick(sel, preferred(next, last), now, est)
 			if c == nil {
 				if spins++; spins > 3 {
 					break // every slot keeps going to concurrent requests
@@ -549,6 +555,26 @@ func preferred(avail []*Combination, last *Combination) []*Combination {
 		return sameModel
 	}
 	return avail
+}
+
+// bestTier keeps the candidates of the lowest priority number.
+func bestTier(list []*Combination) []*Combination {
+	best := list[0].Priority
+	for _, c := range list[1:] {
+		best = min(best, c.Priority)
+	}
+	for _, c := range list {
+		if c.Priority != best {
+			var out []*Combination
+			for _, c := range list {
+				if c.Priority == best {
+					out = append(out, c)
+				}
+			}
+			return out
+		}
+	}
+	return list // one tier: nothing to allocate
 }
 
 func without(list []*Combination, c *Combination) []*Combination {

@@ -3,7 +3,6 @@ package route
 import (
 	"fmt"
 	"math/rand/v2"
-	"sync/atomic"
 
 	"github.com/genrouter/genrouter/internal/config"
 )
@@ -43,11 +42,27 @@ func (Weighted) Select(cands []*Combination) *Combination {
 }
 
 // RoundRobin takes the candidates in turn: predictable, even over time.
-type RoundRobin struct{ n atomic.Uint64 }
+// It picks the candidate it picked least recently (each combination keeps
+// the turn it was last picked at), so every model's candidates rotate on
+// their own: one counter modulo the list's length would give requests
+// for two models arriving alternately the same candidate every time.
+type RoundRobin struct{}
 
 // Select implements Selector.
 func (r *RoundRobin) Select(cands []*Combination) *Combination {
-	return cands[(r.n.Add(1)-1)%uint64(len(cands))]
+	for {
+		best := cands[0]
+		last := best.rrTurn.Load()
+		for _, c := range cands[1:] {
+			if t := c.rrTurn.Load(); t < last {
+				best, last = c, t
+			}
+		}
+		if best.rrTurn.CompareAndSwap(last, best.rrClock.Add(1)) {
+			return best
+		}
+		// A concurrent request took that turn: look again.
+	}
 }
 
 // LeastBusy picks the combination with the fewest requests in flight,

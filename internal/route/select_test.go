@@ -1,6 +1,7 @@
 package route
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,8 +10,9 @@ import (
 
 func combos(n int) []*Combination {
 	out := make([]*Combination, n)
+	clock := new(atomic.Uint64) // a pool's round_robin clock
 	for i := range out {
-		out[i] = &Combination{ID: i, Weight: 1, Priority: 1, cred: &circuit{}, combo: &circuit{}}
+		out[i] = &Combination{ID: i, Weight: 1, Priority: 1, cred: &circuit{}, combo: &circuit{}, rrClock: clock}
 	}
 	return out
 }

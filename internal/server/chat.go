@@ -16,6 +16,7 @@ import (
 	"github.com/genrouter/genrouter/internal/route"
 	"github.com/genrouter/genrouter/internal/vendors"
 	"github.com/tidwall/gjson"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // exchange is one request's record: what was asked, what served it, how it
@@ -46,6 +47,9 @@ type exchange struct {
 	op           string // the metrics operation: chat or embeddings
 	// reqBody and respBody are kept only with server.log_bodies.
 	reqBody, respBody []byte
+	// attemptSpan is the span of the attempt that served, while its
+	// answer is delivered (tracing on only).
+	attemptSpan trace.Span
 }
 
 // chat serves POST /v1/chat/completions.

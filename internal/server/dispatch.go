@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/errclass"
 	"github.com/genrouter/genrouter/internal/media"
 	"github.com/genrouter/genrouter/internal/metrics"
 	"github.com/genrouter/genrouter/internal/openai"
@@ -96,6 +98,7 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 		vc := &vendors.Call{Key: c.Key, Model: c.Model.Name, Body: openai.SetModel(body, c.QuotedModel()),
 			Chat: j.chat, Stream: j.stream, IncludeUsage: j.includeUsage}
 		s.metrics.Selected(c.Vendor.Name, c.Credential, c.Model.Name)
+		x.endVoidedAttempt()
 		attempt++
 		actx, span := s.tracer.StartAttempt(actx, tracing.Attempt{Operation: x.op, Vendor: c.Vendor.Name,
 			VendorType: c.Vendor.Type, Credential: c.Credential, Model: c.Model.Name, Number: attempt})
@@ -114,7 +117,11 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 		}
 		outcome := metrics.AttemptOutcome(err)
 		s.metrics.Attempt(c.Vendor.Name, c.Credential, c.Model.Name, outcome)
-		tracing.EndAttempt(span, tracing.AttemptEnd{Outcome: outcome, Status: statusOf(err)})
+		if err == nil && span.IsRecording() {
+			x.attemptSpan = span // ended with the tokens once the answer is delivered
+		} else {
+			tracing.EndAttempt(span, tracing.AttemptEnd{Outcome: outcome, Status: statusOf(err)})
+		}
 		return err
 	}
 	send = func(actx context.Context, c *route.Combination, vc *vendors.Call) error {
@@ -146,10 +153,11 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 	}
 	lease, attempts, err := st.router.Do(ctx, q, est, t.FirstByte, call)
 	x.attempts = attempts
-	if attempts > 0 {
-		w.Header()["X-Genrouter-Attempts"] = attemptsHeader(attempts)
-	}
+	// Every routed answer says how many attempts it took, "0" for the
+	// immediate one when every combination was cooling down.
+	w.Header()["X-Genrouter-Attempts"] = attemptsHeader(attempts)
 	if err != nil {
+		x.endVoidedAttempt()
 		if ans.stream != nil {
 			ans.stream.Close()
 		}
@@ -165,6 +173,31 @@ func (s *Server) dispatch(ctx context.Context, st *state, w http.ResponseWriter,
 		w.Header().Set("X-Genrouter-Fallback", lease.Fallback)
 	}
 	return &ans, nil
+}
+
+// endVoidedAttempt ends the span of an answer the router voided (it came
+// as the first-byte timer fired): that attempt did not serve.
+func (x *exchange) endVoidedAttempt() {
+	if x.attemptSpan != nil {
+		tracing.EndAttempt(x.attemptSpan, tracing.AttemptEnd{Outcome: errclass.VendorTimeout})
+		x.attemptSpan = nil
+	}
+}
+
+// endServingAttempt ends the span of the attempt that served, with the
+// tokens its answer reported; class is the request's (a stream that broke
+// is the vendor's failure).
+func (x *exchange) endServingAttempt(class string) {
+	if x.attemptSpan == nil {
+		return
+	}
+	end := tracing.AttemptEnd{Outcome: metrics.OutcomeSuccess, PromptTokens: x.promptTok,
+		CompletionTokens: x.complTok, CachedTokens: x.cachedTok}
+	if strings.HasPrefix(class, "vendor_") {
+		end.Outcome = class
+	}
+	tracing.EndAttempt(x.attemptSpan, end)
+	x.attemptSpan = nil
 }
 
 // statusOf is an error's HTTP status, for spans.

@@ -36,12 +36,14 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	index := map[string]int{}
 	creds := map[string]int{} // vendor/credential -> index in its vendor
 	usable, total := 0, 0
+	var vUsable, vTotal []int // per vendor, as the overall counts
 	for _, c := range st.router.Pool.All() {
 		vi, ok := index[c.Vendor.Name]
 		if !ok {
 			vi = len(vendors)
 			index[c.Vendor.Name] = vi
 			vendors = append(vendors, vendorHealth{Name: c.Vendor.Name, Type: c.Vendor.Type, Credentials: []credentialHealth{}})
+			vUsable, vTotal = append(vUsable, 0), append(vTotal, 0)
 		}
 		v := &vendors[vi]
 		key := c.Vendor.Name + "\x00" + c.Credential
@@ -57,6 +59,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			v.Models = append(v.Models, c.Model.Name)
 		}
 		total++
+		vTotal[vi]++
 		cred := &v.Credentials[ci]
 		if ms := c.CombinationState(now); ms.State != "closed" {
 			if cred.Models == nil {
@@ -65,17 +68,14 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			cred.Models[c.Model.Name] = ms.State
 		} else if cred.State != "open" {
 			usable++
+			vUsable[vi]++
 		}
 	}
+	// A vendor's status counts its combinations as the overall one does:
+	// combinations whose own circuit is open (5xx) can leave every
+	// credential closed and still nothing to serve with.
 	for i := range vendors {
-		v := &vendors[i]
-		open := 0
-		for _, c := range v.Credentials {
-			if c.State == "open" {
-				open++
-			}
-		}
-		v.Status = overall(len(v.Credentials)-open, len(v.Credentials))
+		vendors[i].Status = overall(vUsable[i], vTotal[i])
 	}
 	body := map[string]any{
 		"status":         overall(usable, total),

@@ -26,8 +26,11 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 	if x.clientGone {
 		status = 499
 	}
-	s.settle(r, x, status, d)
-	s.observe(x, status, d)
+	// One error class too, from the closed vocabulary: the usage row, the
+	// metrics, the dashboard and the span all name the failure alike.
+	class := x.errorClass(status)
+	s.settle(r, x, status, d, class)
+	s.observe(x, status, d, class)
 	level := slog.LevelInfo
 	if x.errCode != "" && status >= 500 { // a client leaving (499) is no fault of ours
 		level = slog.LevelWarn
@@ -75,24 +78,34 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 	if x.errCode != "" {
 		attrs = append(attrs, slog.String("error", x.errCode))
 	}
+	if class != "" {
+		attrs = append(attrs, slog.String("error_class", class))
+	}
 	s.log.LogAttrs(context.Background(), level, "request", attrs...)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// errorClass is the request's class (errclass): "" on success.
+func (x *exchange) errorClass(status int) string {
+	if x.errCode != "" || status >= 400 {
+		return errclass.Classify(status, x.errCode, x.fromDispatch)
+	}
+	return ""
+}
+
 // observe feeds metrics, the dashboard's live stats and the request span.
-func (s *Server) observe(x *exchange, status int, d time.Duration) {
+func (s *Server) observe(x *exchange, status int, d time.Duration, class string) {
 	q := metrics.Request{Operation: x.op, Model: x.asked, Status: status, Duration: d, TTFB: x.ttfb,
 		Overhead: max(0, d-x.upstream), PromptTokens: x.promptTok, CompletionTokens: x.complTok,
 		CachedTokens: x.cachedTok, Cost: x.cost, Attempts: x.attempts, Stream: x.stream, Fallback: x.fallback}
 	if c := x.combo; c != nil {
 		q.Vendor, q.Credential, q.Model = c.Vendor.Name, c.Credential, c.Model.Name
 	}
-	if x.errCode != "" || status >= 400 {
-		q.ErrorClass = errclass.Classify(status, x.errCode, x.fromDispatch)
-	}
+	q.ErrorClass = class
 	s.metrics.Request(q)
 	s.stats.Add(stats.Entry{Request: q, Time: x.start, ID: x.id, ModelAsked: x.asked})
+	x.endServingAttempt(class)
 	if x.caller != nil && x.caller.span != nil {
 		tracing.EndRequest(x.caller.span, q, x.asked)
 	}

@@ -78,3 +78,79 @@ func TestTracesThroughTheGateway(t *testing.T) {
 		}
 	}
 }
+
+// The attempt that served carries the tokens (docs/observability.md:
+// "tokens on the attempt that served"), for plain answers and streams,
+// and a failed attempt none.
+func TestServingAttemptSpanHasTokens(t *testing.T) {
+	for _, body := range []string{hi, `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`} {
+		exp := tracetest.NewInMemoryExporter()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+		up := fake.Start(t, fake.OpenAI, fake.Options{})
+		n := 0
+		up.SetFault(func(*fake.Recorded) *fake.Fault {
+			if n++; n == 1 {
+				return &fake.Fault{Status: 503}
+			}
+			return nil
+		})
+		srv, err := New(configOf(config.UnknownModelsPool, vendorOf("oa", config.TypeOpenAI, up.URL(), []string{"a", "b"}, "m")),
+			Options{Tracer: tracing.NewTracer(tp)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := startGatewayWith(t, srv)
+		req, _ := http.NewRequest("POST", g.URL+"/chat/completions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sb strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			k, err := resp.Body.Read(buf)
+			sb.Write(buf[:k])
+			if err != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		eventually(t, "the request span", func() bool {
+			for _, s := range exp.GetSpans() {
+				if s.SpanKind == trace.SpanKindServer {
+					return true
+				}
+			}
+			return false
+		})
+		var withTokens, failed, attempts int
+		for _, s := range exp.GetSpans() {
+			if s.SpanKind != trace.SpanKindClient {
+				continue
+			}
+			attempts++
+			tok, errType := false, false
+			for _, a := range s.Attributes {
+				tok = tok || (a.Key == tracing.AttrInputTokens && a.Value.AsInt64() > 0)
+				errType = errType || a.Key == tracing.AttrErrorType
+			}
+			if tok {
+				withTokens++
+			}
+			if errType {
+				failed++
+				if tok {
+					t.Errorf("a failed attempt carries tokens")
+				}
+			}
+		}
+		if attempts != 2 || failed != 1 || withTokens != 1 {
+			t.Errorf("stream=%v: %d attempt spans, %d failed, %d with tokens; want 2, 1, 1", strings.Contains(body, "stream"), attempts, failed, withTokens)
+		}
+		tp.Shutdown(t.Context())
+	}
+}

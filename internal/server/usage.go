@@ -25,7 +25,7 @@ func (s *Server) price(h http.Header, x *exchange) {
 // settle ends a request's accounting: it releases the rate-limit ticket
 // with the real token count and cost, and queues the usage row. Neither
 // waits: the writer drops (and counts) rather than block.
-func (s *Server) settle(r *http.Request, x *exchange, status int, d time.Duration) {
+func (s *Server) settle(r *http.Request, x *exchange, status int, d time.Duration, class string) {
 	c := x.caller
 	if c != nil && c.ticket != nil {
 		// The request context may be gone; the accounting must not be.
@@ -38,10 +38,7 @@ func (s *Server) settle(r *http.Request, x *exchange, status int, d time.Duratio
 		Time: x.start, RequestID: x.id, ModelAsked: x.asked, Status: status,
 		LatencyMs: ms(d), TTFBMs: ms(x.ttfb),
 		PromptTokens: x.promptTok, CompletionTokens: x.complTok, CachedTokens: x.cachedTok,
-		Cost: x.cost, Attempts: x.attempts, Stream: x.stream, ErrorClass: x.errCode,
-	}
-	if x.clientGone {
-		u.ErrorClass = "client_canceled"
+		Cost: x.cost, Attempts: x.attempts, Stream: x.stream, ErrorClass: class,
 	}
 	if x.combo != nil {
 		u.Vendor, u.Credential, u.ModelServed = x.combo.Vendor.Name, x.combo.Credential, x.combo.Model.Name
