@@ -390,7 +390,9 @@ const MaxDepth = 10000
 // must run before gjson sees a client's body. It allocates nothing, and a
 // body with few brackets costs two vectorised counts.
 func TooDeep(b []byte) bool {
-	if bytes.Count(b, []byte{'['})+bytes.Count(b, []byte{'{'}) <= MaxDepth {
+	// Each level takes a byte: a body this short cannot nest too deep, and
+	// most requests are (no scan at all on the hot path).
+	if len(b) <= MaxDepth || bytes.Count(b, []byte{'['})+bytes.Count(b, []byte{'{'}) <= MaxDepth {
 		return false
 	}
 	depth, inString := 0, false

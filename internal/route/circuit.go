@@ -29,8 +29,12 @@ type circuit struct {
 	buckets     [12]bucket // the sliding failure-rate window
 	cooldown    time.Duration
 	reason      string
-	lastError   string
-	lastErrorAt time.Time
+	// limitedUntil is when the last wait a vendor gave (429, a reset)
+	// ends, unix nanos: a failure cooldown on top of it may change the
+	// reason shown, but a probe may not end it.
+	limitedUntil int64
+	lastError    string
+	lastErrorAt  time.Time
 
 	// limits holds a credential's local rpm/tpm/concurrency (nil: none);
 	// a reload may swap it while requests run.
@@ -60,6 +64,12 @@ func (c *circuit) claim(now int64) (ok, trial bool) {
 		return false, false
 	}
 	if !c.trial.CompareAndSwap(false, true) {
+		return false, false
+	}
+	if c.openUntil.Load() > now {
+		// A cooldown began between the load and the CAS (open clears
+		// trial before this CAS could run): the slot is not ours.
+		c.trial.Store(false)
 		return false, false
 	}
 	return true, true
@@ -120,11 +130,22 @@ func (c *circuit) succeed(cfg *config.Circuit, now time.Time, closeOpen bool) {
 	c.mu.Lock()
 	c.consecutive = 0
 	c.bucket(cfg, now).ok++
-	if c.openUntil.Load() > now.UnixNano() && (!closeOpen || c.reason == ReasonRateLimited) {
-		// A probe lists models: that the key works says nothing about the
-		// wait the vendor asked for (Retry-After, a reset), which stands.
-		c.mu.Unlock()
-		return
+	if n := now.UnixNano(); c.openUntil.Load() > n {
+		switch {
+		case !closeOpen:
+			c.trial.Store(false) // no trial runs while open: a set flag is stale
+			c.mu.Unlock()
+			return
+		case c.limitedUntil > n:
+			// A probe lists models: that the key works says nothing about
+			// the wait the vendor asked for (Retry-After, a reset), which
+			// stands even under a longer failure cooldown it ends.
+			c.openUntil.Store(c.limitedUntil)
+			c.reason = ReasonRateLimited
+			c.trial.Store(false)
+			c.mu.Unlock()
+			return
+		}
 	}
 	c.cooldown = 0
 	c.reason = ""
@@ -172,10 +193,14 @@ func (c *circuit) open(cfg *config.Circuit, now time.Time, atLeast time.Duration
 		d = atLeast // a vendor-given wait is exact, not our guess
 	}
 	until := now.Add(d).UnixNano()
-	if cur := c.openUntil.Load(); cur > until {
-		until = cur // never shorten a cooldown already in force
+	if reason == ReasonRateLimited {
+		c.limitedUntil = max(c.limitedUntil, until)
 	}
-	c.reason = reason
+	if cur := c.openUntil.Load(); cur > until {
+		until = cur // never shorten a cooldown already in force (nor change its reason)
+	} else {
+		c.reason = reason
+	}
 	c.openUntil.Store(until)
 	c.trial.Store(false)
 }

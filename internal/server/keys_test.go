@@ -371,3 +371,45 @@ func TestKeyAllowedVendorsByNameOrType(t *testing.T) {
 		}
 	}
 }
+
+// A budget holds across a restart of the gateway: spend is kept in memory
+// by default, and a new process must not start every key's day and month
+// from zero while the usage log says what they already spent.
+func TestBudgetSurvivesRestart(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	up := fake.Start(t, fake.OpenAI, fake.Options{Keys: map[string]string{"sk-vendor-secret-0001": "v1"}})
+	cfg := configOf(config.UnknownModelsPool, vendorOf("oa", config.TypeOpenAI, up.URL(), []string{"sk-vendor-secret-0001"}, "gpt-4o-mini"))
+	cfg.Fleet.Prices = map[string]config.Price{"gpt-4o-mini": {Input: 100_000, Output: 100_000}} // $0.1 a token
+	replica := func() (*gateway, *store.Writer) {
+		usage := store.NewWriter(st, store.WriterOptions{FlushInterval: 20 * time.Millisecond})
+		srv, err := New(cfg, Options{Store: st, Usage: usage, MasterKey: master, Version: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return serve(t, srv), usage
+	}
+	req := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+
+	first, usage := replica()
+	_, k := createKey(t, first, `{"name":"thrifty","budget_daily":1,"budget_monthly":1}`)
+	if code, _, body := call(t, "POST", first.URL+"/chat/completions", k, req); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	if code, _, body := call(t, "POST", first.URL+"/chat/completions", k, req); code != 429 || !strings.Contains(body, "budget_exceeded") {
+		t.Fatalf("over budget: %d %s", code, body)
+	}
+	if err := usage.Close(context.Background()); err != nil { // the process stops; its rows are written
+		t.Fatal(err)
+	}
+
+	second, usage2 := replica() // the same database, a fresh process
+	t.Cleanup(func() { usage2.Close(context.Background()) })
+	code, _, body := call(t, "POST", second.URL+"/chat/completions", k, req)
+	if code != 429 || !strings.Contains(body, "budget_exceeded") {
+		t.Fatalf("after a restart the spent budget is back: %d %s", code, body)
+	}
+}
