@@ -33,16 +33,44 @@ func BenchmarkSoak(b *testing.B) {
 			dur = d
 		}
 	}
-	// Per mille: 6% 500, 3% 503, 0.2% 429 (a key over its quota for a
-	// second), 0.5% hangs, 2% streams cut after two events, 2% slow.
-	faulty := func(*fake.Recorded) *fake.Fault {
+	// A key runs over its quota about once every 8 s: for a second it
+	// answers every request 429 with Retry-After: 1. A quota is state, not
+	// chance: a 429 drawn at random per request would have every key
+	// "over quota" all the time at a few thousand requests a second, and a
+	// gateway that honours Retry-After would rightly rest them all.
+	var quotaMu sync.Mutex
+	overUntil, nextOver := map[string]time.Time{}, map[string]time.Time{}
+	overQuota := func(key string) bool {
+		now := time.Now()
+		quotaMu.Lock()
+		defer quotaMu.Unlock()
+		if now.Before(overUntil[key]) {
+			return true
+		}
+		next, seen := nextOver[key]
+		nextOver[key] = now.Add(4*time.Second + rand.N(8*time.Second))
+		switch {
+		case !seen:
+			nextOver[key] = now.Add(rand.N(8 * time.Second))
+		case now.After(next):
+			overUntil[key] = now.Add(time.Second)
+			return true
+		default:
+			nextOver[key] = next
+		}
+		return false
+	}
+	// Then, per mille: 6% 500, 3% 503, 0.5% hangs, 2% streams cut after
+	// two events, 2% slow.
+	faulty := func(r *fake.Recorded) *fake.Fault {
+		if overQuota(r.Header.Get("Authorization")) {
+			return &fake.Fault{Status: 429, RetryAfter: "1"}
+		}
 		switch n := rand.IntN(1000); {
 		case n < 60:
 			return &fake.Fault{Status: 500}
 		case n < 90:
 			return &fake.Fault{Status: 503}
-		case n < 92:
-			return &fake.Fault{Status: 429, RetryAfter: "1"}
 		case n < 97:
 			return &fake.Fault{Hang: true}
 		case n < 117:
