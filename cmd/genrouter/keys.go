@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/genrouter/genrouter/internal/config"
+	"github.com/genrouter/genrouter/internal/limit"
 	"github.com/genrouter/genrouter/internal/store"
 )
 
@@ -24,6 +25,8 @@ const keysUsage = `Usage:
   genrouter keys rotate ID
 Every command also takes --config FILE (or GENROUTER_CONFIG) or --database URL
 (or GENROUTER_DATABASE_URL) to find the database; the default is ./data/genrouter.db.
+With redis_url in the config (or GENROUTER_REDIS_URL), revoke and rotate tell running
+gateways at once; without, they notice within a second.
 A key's secret is shown once, when it is created or rotated.
 `
 
@@ -49,10 +52,19 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	expires := fs.Duration("expires-in", 0, "lifetime, e.g. 720h")
 	meta := fs.String("meta", "", "metadata, k=v pairs comma-separated")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	// Flags may come before or after the id (keys revoke ID --config FILE):
+	// the flag package stops at the first argument that is not a flag.
+	var pos []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, rest = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
-	url := *dbURL
+	url, redisURL := *dbURL, os.Getenv("GENROUTER_REDIS_URL")
 	if url == "" {
 		if *cfgPath != "" {
 			cfg, err := config.Load(*cfgPath, os.LookupEnv)
@@ -61,7 +73,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 			cfg.ApplyEnv(os.LookupEnv)
-			url = cfg.Fleet.DatabaseURL
+			url, redisURL = cfg.Fleet.DatabaseURL, cfg.Fleet.RedisURL
 		} else {
 			url = os.Getenv("GENROUTER_DATABASE_URL")
 		}
@@ -91,6 +103,11 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 	case "create":
 		if *name == "" {
 			fmt.Fprintln(stderr, "genrouter keys create: --name is required")
+			return 2
+		}
+		if *expires < 0 {
+			// Not silently "never": the API refuses it too.
+			fmt.Fprintln(stderr, "genrouter keys create: --expires-in must be a positive duration like 720h")
 			return 2
 		}
 		p := store.KeyParams{Name: *name, AllowedModels: splitList(*models), AllowedVendors: splitList(*vendorsFlag),
@@ -138,17 +155,26 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		tw.Flush()
 	case "revoke", "rotate":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			fmt.Fprintf(stderr, "genrouter keys %s: give the key's id\n", sub)
 			return 2
 		}
-		id := fs.Arg(0)
+		id := pos[0]
+		old, err := st.GetKey(ctx, id)
+		if err != nil {
+			fmt.Fprintf(stderr, "genrouter keys %s: %v\n", sub, err)
+			return 1
+		}
 		if sub == "revoke" {
 			if err := st.RevokeKey(ctx, id); err != nil {
 				fmt.Fprintln(stderr, "genrouter keys revoke:", err)
 				return 1
 			}
-			fmt.Fprintf(stdout, "revoked %s (running gateways stop accepting it within a second, at once with Redis)\n", id)
+			if announceKeyChange(ctx, redisURL, old.Hash, stderr) {
+				fmt.Fprintf(stdout, "revoked %s (running gateways sharing Redis stop accepting it now)\n", id)
+			} else {
+				fmt.Fprintf(stdout, "revoked %s (running gateways stop accepting it within a second)\n", id)
+			}
 			return 0
 		}
 		k, secret, err := st.RotateKey(ctx, id)
@@ -156,10 +182,35 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "genrouter keys rotate:", err)
 			return 1
 		}
+		announceKeyChange(ctx, redisURL, old.Hash, stderr)
 		show(k, secret)
 	default:
 		fmt.Fprintf(stderr, "genrouter keys: unknown command %q\n\n%s", sub, keysUsage)
 		return 2
 	}
 	return 0
+}
+
+// announceKeyChange tells running gateways sharing Redis that the key with
+// that hash changed, as a gateway's own admin API does, so they drop it from
+// their caches at once. It reports whether it could; without Redis (or with
+// Redis away) gateways notice when their cached copy expires, within a
+// second.
+func announceKeyChange(ctx context.Context, redisURL, hash string, stderr io.Writer) bool {
+	if redisURL == "" {
+		return false
+	}
+	client, err := limit.NewRedisClient(redisURL)
+	if err != nil {
+		fmt.Fprintln(stderr, "genrouter keys: redis_url:", err)
+		return false
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Publish(ctx, keysChannel, hash).Err(); err != nil {
+		fmt.Fprintln(stderr, "genrouter keys: could not tell running gateways through Redis (they notice within a second):", err)
+		return false
+	}
+	return true
 }

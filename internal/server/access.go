@@ -264,8 +264,12 @@ type keyCache struct {
 
 	mu      sync.Mutex
 	entries map[string]cachedKey
-	any     bool
-	anyAt   time.Time
+	// gen counts drops: a lookup whose database read began before a drop
+	// does not cache what it read, which may be the key as it was before
+	// a revocation, rotation or change.
+	gen   uint64
+	any   bool
+	anyAt time.Time
 }
 
 type cachedKey struct {
@@ -282,6 +286,7 @@ func (kc *keyCache) lookup(ctx context.Context, hash string) (store.Key, error) 
 	now := time.Now()
 	kc.mu.Lock()
 	e, ok := kc.entries[hash]
+	gen := kc.gen
 	kc.mu.Unlock()
 	if ok && now.Sub(e.at) < kc.ttl {
 		return e.key, e.err
@@ -291,6 +296,11 @@ func (kc *keyCache) lookup(ctx context.Context, hash string) (store.Key, error) 
 		return k, err // a database hiccup is not cached
 	}
 	kc.mu.Lock()
+	if kc.gen != gen {
+		// Dropped while we read: what we read may predate the change.
+		kc.mu.Unlock()
+		return k, err
+	}
 	if len(kc.entries) > 100_000 {
 		clear(kc.entries) // bounded: a flood of random keys cannot grow it
 	}
@@ -303,6 +313,7 @@ func (kc *keyCache) lookup(ctx context.Context, hash string) (store.Key, error) 
 func (kc *keyCache) drop(hash string) {
 	kc.mu.Lock()
 	delete(kc.entries, hash)
+	kc.gen++
 	kc.mu.Unlock()
 }
 

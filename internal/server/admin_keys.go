@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/genrouter/genrouter/internal/openai"
@@ -67,6 +68,12 @@ func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request) {
 		patch, e := p.patch()
 		if e != nil {
 			writeError(w, e)
+			return
+		}
+		if patch.ExpiresAt != nil && !patch.ExpiresAt.After(time.Now()) {
+			// A key born expired is a typo, not a wish: its secret would
+			// be handed out and refused on first use.
+			writeError(w, errorf(http.StatusBadRequest, "invalid_value", "expires_at", "expires_at must be in the future"))
 			return
 		}
 		applyParams(&kp, patch)
@@ -253,13 +260,36 @@ func (s *Server) adminRequests(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	f := store.Filter{From: from, To: to, KeyID: q.Get("key"), Vendor: q.Get("vendor"), Model: q.Get("model"),
-		ErrorsOnly: q.Get("errors") == "true"}
+	f := store.Filter{From: from, To: to, KeyID: q.Get("key"), Vendor: q.Get("vendor"), Model: q.Get("model")}
+	// A filter that is not understood is refused, never dropped: ignoring
+	// it would answer rows the caller asked to leave out.
+	if v := q.Get("errors"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, errorf(http.StatusBadRequest, "invalid_value", "errors", "errors must be true or false"))
+			return
+		}
+		f.ErrorsOnly = b
+	}
 	if v := q.Get("status"); v != "" {
-		f.Status, _ = strconv.Atoi(v)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 599 {
+			writeError(w, errorf(http.StatusBadRequest, "invalid_value", "status", "status must be an HTTP status code like 429"))
+			return
+		}
+		f.Status = n
 	}
 	if v := q.Get("limit"); v != "" {
-		f.Limit, _ = strconv.Atoi(v)
+		n, err := strconv.Atoi(v)
+		switch {
+		case errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-"):
+			n = store.MaxRecentLimit // huge: as many as may be had
+		case err != nil || n < 1:
+			writeError(w, errorf(http.StatusBadRequest, "invalid_value", "limit",
+				"limit must be a positive number of rows (at most %d are answered)", store.MaxRecentLimit))
+			return
+		}
+		f.Limit = n
 	}
 	rows, err := st.RecentRequests(r.Context(), f)
 	if err != nil {
@@ -288,10 +318,16 @@ func timeRange(from, to string) (time.Time, time.Time, *openai.Error) {
 	return f, t, e
 }
 
+// maxAdminBody bounds an admin request's JSON body.
+const maxAdminBody = 1 << 20
+
 func decodeJSON(r *http.Request, v any) *openai.Error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
+			return errorf(http.StatusRequestEntityTooLarge, "request_too_large", "", "the request body is over %d bytes", mb.Limit)
+		}
 		return openai.DecodeError(err)
 	}
 	return nil
