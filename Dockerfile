@@ -14,10 +14,14 @@ COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" \
-      -o /out/genrouter ./cmd/genrouter
+      -o /out/genrouter ./cmd/genrouter && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/genrouter /genrouter
+# The default SQLite database is ./data/genrouter.db: a directory the
+# nonroot user owns, which a volume mounted there (compose) starts from.
+COPY --from=build --chown=65532:65532 /out/data /var/lib/genrouter/data
+WORKDIR /var/lib/genrouter
 USER 65532:65532
 EXPOSE 8082
 # No HEALTHCHECK: distroless has no shell, curl or wget. Probe GET /health

@@ -30,10 +30,12 @@ const usage = `genrouter: one OpenAI-compatible endpoint over many LLM vendors a
 
 Usage:
   genrouter serve [--config FILE] [--listen ADDR] [--credentials FILE --models FILE]
+                  [--log-format json|text] [--log-level debug|info|warn|error]
   genrouter check [--config FILE | --credentials FILE --models FILE]
   genrouter keys create|list|revoke|rotate   (virtual keys; see "genrouter keys -h")
   genrouter encrypt [VALUE | - | --config FILE [--headers] | --new-key]
   genrouter decrypt [VALUE | - | --config FILE]
+  genrouter bench [--quick] [flags]           (see "genrouter bench -h")
   genrouter version
 
 With no config the gateway reads OPENAI_API_KEY, GEMINI_API_KEY or GOOGLE_API_KEY
@@ -126,6 +128,13 @@ func serve(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *listen != "" {
+		// Checked like the config's listen, so the message says what to write.
+		if _, _, err := net.SplitHostPort(*listen); err != nil {
+			fmt.Fprintf(stderr, "genrouter: --listen: want host:port (like %s or :8082), got %q\n", config.DefaultListen, *listen)
+			return 2
+		}
 	}
 	if os.Getenv("GOGC") == "" {
 		// A proxy allocates per request and keeps little: collecting at

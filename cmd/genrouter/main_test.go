@@ -328,3 +328,33 @@ func TestReload(t *testing.T) {
 		t.Errorf("reload logs missing:\n%s", logs)
 	}
 }
+
+// The help text lists every command a user is told about, bench included,
+// and serve's logging flags.
+func TestUsageListsEveryCommand(t *testing.T) {
+	var out, errb strings.Builder
+	if code := run([]string{"help"}, &out, &errb); code != 0 {
+		t.Fatalf("help: exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"genrouter serve", "genrouter check", "genrouter keys", "genrouter encrypt",
+		"genrouter decrypt", "genrouter bench", "genrouter version", "--log-format", "--log-level"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage does not mention %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// A --listen without a port is refused up front with the same advice as a
+// config's listen, not with net.Listen's "missing port in address".
+func TestServeListenWithoutHost(t *testing.T) {
+	cmd := exec.Command(binary, "serve", "--listen", "8082")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve --listen 8082 succeeded:\n%s", out)
+	}
+	if want := `--listen: want host:port (like 127.0.0.1:8082 or :8082), got "8082"`; !strings.Contains(string(out), want) {
+		t.Errorf("want %q in:\n%s", want, out)
+	}
+}

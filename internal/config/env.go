@@ -67,6 +67,11 @@ func FromEnv(env LookupFunc) (*Config, error) {
 		c.Vendors = append(c.Vendors, Vendor{Name: TypeGemini, Type: TypeGemini, Credentials: keys})
 	}
 
+	if env.get("OPENAI_BASE_URL") != "" && len(splitKeys(env.get("OPENAI_API_KEY"))) == 0 {
+		// Easy to set alone for a local key-less server; say why it does nothing.
+		c.Warnings = append(c.Warnings, "OPENAI_BASE_URL is ignored because OPENAI_API_KEY is not set: "+
+			"set OPENAI_API_KEY too (any value for a server that needs no key), or use --config with type: openai-compatible")
+	}
 	if len(c.Vendors) == 0 {
 		c.Vendors = []Vendor{{Name: TypeMock, Type: TypeMock}}
 	}

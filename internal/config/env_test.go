@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -79,6 +80,10 @@ func TestFromEnv(t *testing.T) {
 			if err := want.Validate(); err != nil { // the defaults are validate_test's business
 				t.Fatal(err)
 			}
+			if tt.name != "OPENAI_BASE_URL alone changes nothing" && len(c.Warnings) > 0 {
+				t.Errorf("unexpected warnings: %q", c.Warnings)
+			}
+			c.Warnings = nil // TestFromEnvBaseURLWithoutKey checks the one case that warns
 			if !reflect.DeepEqual(*c, want) {
 				t.Errorf("got  %+v\nwant %+v", *c, want)
 			}
@@ -161,5 +166,22 @@ func TestExpand(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("expand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// OPENAI_BASE_URL without OPENAI_API_KEY configures nothing: a user pointing
+// it at a local server would silently get mock answers without a warning
+// that says what to set.
+func TestFromEnvBaseURLWithoutKey(t *testing.T) {
+	c, err := FromEnv(mapEnv(map[string]string{"OPENAI_BASE_URL": "http://localhost:11434/v1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Mocked() {
+		t.Fatalf("want the mock vendor, got %+v", c.Vendors)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "OPENAI_BASE_URL is ignored") ||
+		!strings.Contains(c.Warnings[0], "OPENAI_API_KEY") {
+		t.Errorf("want one warning naming OPENAI_BASE_URL and OPENAI_API_KEY, got %q", c.Warnings)
 	}
 }
