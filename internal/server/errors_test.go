@@ -22,15 +22,8 @@ func assertOpenAIError(t *testing.T, status int, h http.Header, body string, wan
 	if ct := h.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("content type %q", ct)
 	}
-	var env struct {
-		Error *struct {
-			Message string  `json:"message"`
-			Type    string  `json:"type"`
-			Param   *string `json:"param"`
-			Code    *string `json:"code"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(body), &env); err != nil || env.Error == nil || env.Error.Message == "" || env.Error.Type == "" {
+	env, ok := parseOpenAIError(body)
+	if !ok {
 		t.Fatalf("not an OpenAI error body: %s", body)
 	}
 	for _, k := range []string{`"param"`, `"code"`} {
@@ -41,6 +34,23 @@ func assertOpenAIError(t *testing.T, status int, h http.Header, body string, wan
 	if wantParam != "" && (env.Error.Param == nil || *env.Error.Param != wantParam) {
 		t.Errorf("param %v, want %q", env.Error.Param, wantParam)
 	}
+}
+
+// openAIErrorBody is OpenAI's error envelope.
+type openAIErrorBody struct {
+	Error *struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   *string `json:"param"`
+		Code    *string `json:"code"`
+	} `json:"error"`
+}
+
+// parseOpenAIError reads body as OpenAI's error envelope; ok when it is one
+// with a message and a type.
+func parseOpenAIError(body string) (env openAIErrorBody, ok bool) {
+	err := json.Unmarshal([]byte(body), &env)
+	return env, err == nil && env.Error != nil && env.Error.Message != "" && env.Error.Type != ""
 }
 
 func TestGatewayErrors(t *testing.T) {

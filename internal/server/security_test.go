@@ -49,16 +49,8 @@ func TestDeeplyNestedBodyIsRefused(t *testing.T) {
 }
 
 func openAIShaped(body string) bool {
-	var e struct {
-		Error *struct {
-			Message string  `json:"message"`
-			Type    string  `json:"type"`
-			Param   *string `json:"param"`
-			Code    *string `json:"code"`
-		} `json:"error"`
-	}
-	return json.Unmarshal([]byte(body), &e) == nil && e.Error != nil && e.Error.Message != "" && e.Error.Type != "" &&
-		strings.Contains(body, `"param":`) && strings.Contains(body, `"code":`)
+	_, ok := parseOpenAIError(body)
+	return ok && strings.Contains(body, `"param":`) && strings.Contains(body, `"code":`)
 }
 
 func anthropicShaped(body string) bool {
