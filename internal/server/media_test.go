@@ -211,15 +211,8 @@ func inlined(t *testing.T, part gjson.Result, typ string, data []byte) {
 // apiErr decodes an OpenAI-shaped error body.
 func apiErr(t *testing.T, body string) (code, param, msg string) {
 	t.Helper()
-	var env struct {
-		Error *struct {
-			Message string  `json:"message"`
-			Type    string  `json:"type"`
-			Param   *string `json:"param"`
-			Code    *string `json:"code"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(body), &env); err != nil || env.Error == nil || env.Error.Message == "" || env.Error.Type == "" {
+	env, ok := parseOpenAIError(body)
+	if !ok {
 		t.Fatalf("not an OpenAI error body: %s", body)
 	}
 	if env.Error.Code != nil {
