@@ -222,6 +222,12 @@ func (p *Pool) Candidates(q Query) ([]*Combination, *openai.Error) {
 		if p.rejectUnknown {
 			return nil, p.notFound(q)
 		}
+		if _, other := p.lists[listKey{q.Vendor, q.Model, !q.Embedding}]; other {
+			// Configured, but as the other kind: only its combinations
+			// would be eligible, and none can serve this request. Pooling
+			// would answer from another model under this one's name.
+			return nil, p.wrongKind(q)
+		}
 		list = p.lists[listKey{q.Vendor, "", q.Embedding}]
 	}
 	if len(q.Allowed) > 0 {
@@ -260,6 +266,21 @@ func (p *Pool) notFound(q Query) *openai.Error {
 	}
 	return openai.NewError(http.StatusNotFound, openai.TypeInvalidRequest, "model_not_found", "model",
 		fmt.Sprintf("the model %q does not exist or is not served%s for %s", q.Model, where, kind))
+}
+
+// wrongKind is the error for a configured chat model asked for embeddings,
+// or an embedding model asked for chat.
+func (p *Pool) wrongKind(q Query) *openai.Error {
+	msg := "the model %q is a chat model: it does not serve embeddings%s"
+	if !q.Embedding {
+		msg = "the model %q is an embedding model: it does not serve chat%s"
+	}
+	where := ""
+	if q.Vendor != "" {
+		where = " (vendor " + q.Vendor + ")"
+	}
+	return openai.NewError(http.StatusNotFound, openai.TypeInvalidRequest, "model_not_found", "model",
+		fmt.Sprintf(msg, q.Model, where))
 }
 
 // filterNeeds keeps the combinations whose model has every capability the

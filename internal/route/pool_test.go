@@ -55,6 +55,9 @@ func TestCandidates(t *testing.T) {
 		{"embeddings", "pool", Query{Model: "text-embedding-3-small", Embedding: true}, 2, 0, ""},
 		{"embeddings unknown model pools embedding models", "pool", Query{Model: "x", Embedding: true}, 2, 0, ""},
 		{"embeddings at a vendor without any", "pool", Query{Model: "x", Embedding: true, Vendor: "gem"}, 0, 404, "model"},
+		{"embeddings from a configured chat model", "pool", Query{Model: "gpt-4o", Embedding: true}, 0, 404, "model"},
+		{"chat with a configured embedding model", "pool", Query{Model: "text-embedding-3-small"}, 0, 404, "model"},
+		{"chat with an embedding model of another vendor", "pool", Query{Model: "text-embedding-3-small", Vendor: "gem"}, 2, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

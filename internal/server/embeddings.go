@@ -52,10 +52,12 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
 		x.failDispatch(w, r.Context(), err)
 		return
 	}
-	ans.lease.Done(nil, 0)
 	x.ttfb = time.Since(x.start)
 	out := openai.SetModel(ans.body, openai.Quote(req.Model))
 	x.usage(out)
+	// The credential's tpm counted an estimate when the request was sent;
+	// the real usage corrects it, as for chat.
+	ans.lease.Done(nil, x.promptTok+x.complTok)
 	s.price(w.Header(), x)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))

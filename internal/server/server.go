@@ -285,7 +285,7 @@ func NewAdapter(version string, connect time.Duration) route.AdapterFunc {
 		switch v.Type {
 		case config.TypeOpenAI, config.TypeOpenAICompatible:
 			return vopenai.New(vopenai.Options{BaseURL: v.BaseURL, UserAgent: ua, Client: client, Headers: v.Headers,
-				StreamUsage: v.AsksStreamUsage()}), nil
+				StreamUsage: v.AsksStreamUsage(), LocalBase64: v.Type == config.TypeOpenAICompatible}), nil
 		case config.TypeGemini:
 			if v.API == config.APINative {
 				return gemini.New(gemini.Options{BaseURL: v.BaseURL, UserAgent: ua, Client: client, Headers: v.Headers}), nil

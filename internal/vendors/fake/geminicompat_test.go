@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -164,5 +165,39 @@ func TestGeminiCompatModelsAndEmbeddings(t *testing.T) {
 	}
 	if got := embedding(t, path(decode(t, r.body), "data", 0, "embedding"), false); !reflect.DeepEqual(got, Vector("x", 8)) {
 		t.Errorf("vector %v", got)
+	}
+}
+
+// Gemini embeds at most 100 inputs a request, on both APIs.
+func TestGeminiEmbedBatchLimit(t *testing.T) {
+	inputs := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprint("doc ", i)
+		}
+		return out
+	}
+	compat := Start(t, GeminiCompat, Options{})
+	if r := post(t, compat, "/embeddings", "k", M{"model": "gemini-embedding-001", "input": inputs(100)}); r.status != 200 {
+		t.Errorf("compat, 100 inputs: %d %s", r.status, r.body)
+	}
+	r := post(t, compat, "/embeddings", "k", M{"model": "gemini-embedding-001", "input": inputs(101)})
+	if msg, status, _ := vendorError(t, GeminiCompat, r.body); r.status != 400 || status != "INVALID_ARGUMENT" || !strings.Contains(msg, "at most 100 requests") {
+		t.Errorf("compat, 101 inputs: %d %s", r.status, r.body)
+	}
+	native := Start(t, GeminiNative, Options{})
+	batch := func(n int) M {
+		reqs := make([]any, n)
+		for i := range reqs {
+			reqs[i] = M{"model": "models/gemini-embedding-001", "content": M{"parts": []any{M{"text": "x"}}}}
+		}
+		return M{"requests": reqs}
+	}
+	if r := nativePost(t, native, "/models/gemini-embedding-001:batchEmbedContents", batch(100)); r.status != 200 {
+		t.Errorf("native, 100 inputs: %d %s", r.status, r.body)
+	}
+	r = nativePost(t, native, "/models/gemini-embedding-001:batchEmbedContents", batch(101))
+	if e := googleErr(t, r.body); r.status != 400 || !strings.Contains(e["message"].(string), "at most 100 requests") {
+		t.Errorf("native, 101 inputs: %d %s", r.status, r.body)
 	}
 }

@@ -851,6 +851,15 @@ func (w geminiNativeWire) stream(c *call, frames []any, sse bool) {
 	}
 }
 
+// GeminiEmbedBatchLimit is how many inputs Gemini embeds in one request:
+// batchEmbedContents, and the OpenAI-compatible /embeddings built on it,
+// refuse more with 400 INVALID_ARGUMENT (recorded bodies in
+// langchain-ai/langchainjs#4491 and geldata/gel#9032; the compat endpoint
+// in StarTrail-org/LEANN PR #214).
+const GeminiEmbedBatchLimit = 100
+
+const geminiBatchTooLarge = "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n"
+
 // GeminiBatchEmbed is a batchEmbedContents request.
 type GeminiBatchEmbed struct {
 	Requests []struct {
@@ -876,6 +885,10 @@ func (w geminiNativeWire) batchEmbed(s *Server, c *call, model string) {
 	}
 	if len(req.Requests) == 0 {
 		c.fail(failure{kind: failInvalid, arg: "* BatchEmbedContentsRequest.requests: at least one request is required\n"})
+		return
+	}
+	if len(req.Requests) > GeminiEmbedBatchLimit {
+		c.fail(failure{kind: failInvalid, arg: geminiBatchTooLarge})
 		return
 	}
 	vecs := make([][]float32, len(req.Requests))

@@ -344,6 +344,13 @@ func (s *Server) embeddings(c *call) {
 		c.fail(failure{kind: failNoModel, arg: req.Model})
 		return
 	}
+	if s.flavor == GeminiCompat && len(texts) > GeminiEmbedBatchLimit {
+		c.fail(failure{kind: failInvalid, arg: geminiBatchTooLarge})
+		return
+	}
+	if s.opts.FloatEmbeddings {
+		req.EncodingFormat = ""
+	}
 	dim := req.Dimensions
 	if dim <= 0 {
 		dim = 8

@@ -60,6 +60,10 @@ type Options struct {
 	// between tokens, as Python's json.dumps does by default (servers
 	// built on it send that).
 	SpacedJSON bool
+	// FloatEmbeddings answers embeddings as float arrays whatever
+	// encoding_format says, as OpenAI-compatible servers that do not
+	// implement base64 do (Ollama's /v1/embeddings: ollama/ollama#6934).
+	FloatEmbeddings bool
 }
 
 // Recorded is one request as the server received it.

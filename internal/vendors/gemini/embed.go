@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/genrouter/genrouter/internal/openai"
@@ -35,13 +37,23 @@ type embedContentRequest struct {
 }
 
 type batchEmbedResponse struct {
-	Embeddings []struct {
-		Values []float64 `json:"values"`
-	} `json:"embeddings"`
+	Embeddings    []embedValues `json:"embeddings"`
 	UsageMetadata *struct {
 		PromptTokenCount int `json:"promptTokenCount"`
 	} `json:"usageMetadata"`
 }
+
+type embedValues struct {
+	Values []float64 `json:"values"`
+}
+
+// embedBatchLimit is the most requests batchEmbedContents takes at once
+// (more get 400 "at most 100 requests can be in one batch");
+// embedParallel is how many batches of one client request are in flight.
+const (
+	embedBatchLimit = 100
+	embedParallel   = 4
+)
 
 type embeddingList struct {
 	Object string      `json:"object"`
@@ -74,37 +86,45 @@ func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, 
 	default:
 		return nil, invalid("encoding_format", fmt.Sprintf("invalid encoding_format %q: expected float or base64", req.EncodingFormat))
 	}
-	br := batchEmbedRequest{Requests: make([]embedContentRequest, len(texts))}
+	reqs := make([]embedContentRequest, len(texts))
 	for i, t := range texts {
-		br.Requests[i] = embedContentRequest{Model: resource(c.Model), Content: content{Parts: []part{{Text: strPtr(t)}}},
+		reqs[i] = embedContentRequest{Model: resource(c.Model), Content: content{Parts: []part{{Text: strPtr(t)}}},
 			OutputDimensionality: req.Dimensions}
 	}
-	body, err := marshal(br)
-	if err != nil {
-		return nil, fmt.Errorf("encode upstream request: %w", err)
-	}
-	resp, err := a.post(ctx, a.methodURL(c.Model, "batchEmbedContents"), c, body)
+	// batchEmbedContents takes at most embedBatchLimit requests, where
+	// OpenAI takes 2048 inputs: more are sent as several batches.
+	values := make([][]float64, len(texts))
+	var header http.Header
+	var hmu sync.Mutex
+	vendorTokens := 0
+	err := vendors.Batches(ctx, len(reqs), embedBatchLimit, embedParallel, func(ctx context.Context, lo, hi int) error {
+		r, h, err := a.batchEmbed(ctx, c, batchEmbedRequest{Requests: reqs[lo:hi]})
+		if err != nil {
+			return err
+		}
+		for i, e := range r.Embeddings {
+			values[lo+i] = e.Values
+		}
+		hmu.Lock()
+		defer hmu.Unlock()
+		if lo == 0 {
+			header = h
+		}
+		if r.UsageMetadata != nil {
+			vendorTokens += r.UsageMetadata.PromptTokenCount
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	b, err := vendors.ReadBody(resp)
-	if err != nil {
-		return nil, err
-	}
-	var r batchEmbedResponse
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, badGateway("upstream_malformed", "the vendor's answer is not the JSON it should be: "+err.Error())
-	}
-	if len(r.Embeddings) != len(texts) {
-		return nil, badGateway("upstream_malformed", fmt.Sprintf("the vendor answered %d embeddings for %d inputs", len(r.Embeddings), len(texts)))
 	}
 	out := embeddingList{Object: "list", Model: c.Model, Data: make([]embedding, len(texts))}
-	for i, em := range r.Embeddings {
-		var v any = em.Values
+	for i, v := range values {
+		var e any = v
 		if req.EncodingFormat == "base64" {
-			v = float32Base64(em.Values)
+			e = float32Base64(v)
 		}
-		out.Data[i] = embedding{Object: "embedding", Index: i, Embedding: v}
+		out.Data[i] = embedding{Object: "embedding", Index: i, Embedding: e}
 	}
 	// batchEmbedContents reports no token usage, so it is estimated, as a
 	// quarter of the characters (at least one token per input); a count
@@ -113,15 +133,40 @@ func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, 
 	for _, t := range texts {
 		tokens += max(1, (utf8.RuneCountInString(t)+3)/4)
 	}
-	if r.UsageMetadata != nil && r.UsageMetadata.PromptTokenCount > 0 {
-		tokens = r.UsageMetadata.PromptTokenCount
+	if vendorTokens > 0 {
+		tokens = vendorTokens
 	}
 	out.Usage.PromptTokens, out.Usage.TotalTokens = tokens, tokens
-	b, err = marshal(out)
+	b, err := marshal(out)
 	if err != nil {
 		return nil, err
 	}
-	return &vendors.Result{Body: b, Header: resp.Header}, nil
+	return &vendors.Result{Body: b, Header: header}, nil
+}
+
+// batchEmbed sends one batchEmbedContents request and returns the vectors
+// in the order of its requests.
+func (a *Adapter) batchEmbed(ctx context.Context, c *vendors.Call, br batchEmbedRequest) (*batchEmbedResponse, http.Header, error) {
+	body, err := marshal(br)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode upstream request: %w", err)
+	}
+	resp, err := a.post(ctx, a.methodURL(c.Model, "batchEmbedContents"), c, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := vendors.ReadBody(resp)
+	if err != nil {
+		return nil, nil, err
+	}
+	var r batchEmbedResponse
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, nil, badGateway("upstream_malformed", "the vendor's answer is not the JSON it should be: "+err.Error())
+	}
+	if len(r.Embeddings) != len(br.Requests) {
+		return nil, nil, badGateway("upstream_malformed", fmt.Sprintf("the vendor answered %d embeddings for %d inputs", len(r.Embeddings), len(br.Requests)))
+	}
+	return &r, resp.Header, nil
 }
 
 // embedInputs reads "input": a string or an array of strings. Token arrays

@@ -48,6 +48,11 @@ type Options struct {
 	// (stream_options.include_usage), so the gateway can count tokens; a
 	// client that did not ask still gets no usage.
 	StreamUsage bool
+	// LocalBase64 asks the vendor for float embeddings and encodes them as
+	// base64 here when the client asked for base64: OpenAI-compatible
+	// servers ignore encoding_format (Ollama) or refuse base64 (older
+	// vLLM and llama.cpp). Gemini's endpoint always gets this.
+	LocalBase64 bool
 }
 
 // Adapter sends OpenAI-format requests to one vendor.
@@ -67,6 +72,7 @@ type Adapter struct {
 	// visible share of building it. Never modified (transports only read).
 	chatU, embedU *url.URL
 	streamUsage   bool
+	localBase64   bool
 }
 
 // New builds an adapter.
@@ -93,6 +99,7 @@ func New(o Options) *Adapter {
 		deployments: o.Deployments,
 		uaHeader:    []string{ua},
 		streamUsage: o.StreamUsage && o.Dialect != DialectGemini, // Gemini sends it unasked
+		localBase64: o.LocalBase64 || o.Dialect == DialectGemini,
 	}
 	// A base URL that does not parse keeps the per-request parse, which
 	// reports the error where it always did.
@@ -161,10 +168,18 @@ func (a *Adapter) Chat(ctx context.Context, c *vendors.Call) (*vendors.Result, e
 // Embed implements vendors.Adapter.
 func (a *Adapter) Embed(ctx context.Context, c *vendors.Call) (*vendors.Result, error) {
 	body, wantBase64 := c.Body, false
-	if a.dialect == DialectGemini {
-		// Gemini answers floats whatever encoding_format says, so ask
-		// for floats and encode them as OpenAI would.
+	if a.localBase64 {
+		// Gemini (and some OpenAI-compatible servers) answer floats
+		// whatever encoding_format says, so ask for floats and encode
+		// them as OpenAI would.
 		body, wantBase64 = stripBase64(body)
+	}
+	if a.dialect == DialectGemini {
+		if in := gjson.GetBytes(body, "input"); in.IsArray() {
+			if items := in.Array(); len(items) > geminiEmbedBatchLimit && items[0].Type == gjson.String {
+				return a.embedBatches(ctx, c, body, items, wantBase64)
+			}
+		}
 	}
 	resp, err := a.post(ctx, a.url("embeddings", c.Model), c, body)
 	if err != nil {
