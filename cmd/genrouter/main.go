@@ -118,6 +118,11 @@ func (c *configFlags) read() (*config.Config, error) {
 // gcPercent is the gateway's GOGC unless the environment sets one.
 const gcPercent = 200
 
+// endStreamsWait is how long streams ended by shutdown (server.shutdown_grace
+// over) get to send their error event before the connections close: a
+// write to a socket, so a short moment past the grace.
+const endStreamsWait = 250 * time.Millisecond
+
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -243,8 +248,16 @@ wait:
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("grace period over: closing remaining connections", "error", err)
-		hs.Close()
+		// Streams still running are told in-band that they were cut, and
+		// their handlers get a moment to say so (and count their usage)
+		// before the connections close.
+		log.Warn("grace period over: ending remaining streams and closing connections", "error", err)
+		srv.EndStreams()
+		ectx, ecancel := context.WithTimeout(context.Background(), endStreamsWait)
+		if hs.Shutdown(ectx) != nil {
+			hs.Close()
+		}
+		ecancel()
 	}
 	log.Info("stopped")
 	return 0

@@ -41,7 +41,8 @@ const (
 	// GatewayTimeout: the request ran past the gateway's total timeout
 	// (routing.timeouts.total, or X-Genrouter-Timeout).
 	GatewayTimeout = "gateway_timeout"
-	// GatewayOverloaded: shed at server.max_in_flight (503 with Retry-After).
+	// GatewayOverloaded: shed at server.max_in_flight (503 with Retry-After),
+	// or a stream ended by a shutdown whose grace ran out.
 	GatewayOverloaded = "gateway_overloaded"
 	// GatewayInternal: a bug or a failed dependency of the gateway itself
 	// (a panic, an encoding failure, the limiter's Redis when failing closed).
@@ -109,14 +110,15 @@ var fixedCodes = map[string]string{
 	"admin_forbidden":          ClientUnauthorized,
 	"budget_exceeded":          ClientBudgetExceeded,
 
-	"no_healthy_upstream": GatewayNoHealthyUpstream,
-	"request_timeout":     GatewayTimeout,
-	"server_overloaded":   GatewayOverloaded,
-	"internal_error":      GatewayInternal,
-	"limiter_unavailable": GatewayInternal,
-	"not_ready":           GatewayInternal,
-	"reload_unavailable":  GatewayInternal,
-	"invalid_config":      GatewayInternal,
+	"no_healthy_upstream":  GatewayNoHealthyUpstream,
+	"request_timeout":      GatewayTimeout,
+	"server_overloaded":    GatewayOverloaded,
+	"server_shutting_down": GatewayOverloaded,
+	"internal_error":       GatewayInternal,
+	"limiter_unavailable":  GatewayInternal,
+	"not_ready":            GatewayInternal,
+	"reload_unavailable":   GatewayInternal,
+	"invalid_config":       GatewayInternal,
 
 	"upstream_timeout":          VendorTimeout,
 	"stream_idle_timeout":       VendorTimeout,

@@ -133,6 +133,9 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, ans *answer, 
 	// pushed back by every event.
 	idle := time.AfterFunc(ans.idle, func() { ans.lease.Cancel(route.ErrStreamIdleTimeout) })
 	defer idle.Stop()
+	// Shutdown past its grace ends the stream with an in-band error.
+	stop := context.AfterFunc(s.stopping, func() { ans.lease.Cancel(errShuttingDown) })
+	defer stop()
 
 	var err error
 	d := ans.first
@@ -193,6 +196,8 @@ func (x *exchange) streamBroke(ctx context.Context, ans *answer, err error) *ope
 	switch {
 	case idle:
 		err = errorf(http.StatusGatewayTimeout, "stream_idle_timeout", "", "the vendor's stream went silent for longer than %s", ans.idle)
+	case errors.Is(context.Cause(ans.lease.Context()), errShuttingDown):
+		err = errorf(http.StatusServiceUnavailable, "server_shutting_down", "", "the gateway is shutting down: the stream was cut before its end; retry")
 	case errors.Is(context.Cause(ctx), route.ErrTotalTimeout):
 		err = errorf(http.StatusGatewayTimeout, "request_timeout", "", "the stream did not complete within the gateway's total timeout")
 	case ctx.Err() != nil:

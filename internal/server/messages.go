@@ -111,6 +111,8 @@ func (s *Server) relayMessages(ctx context.Context, w http.ResponseWriter, ans *
 
 	idle := time.AfterFunc(ans.idle, func() { ans.lease.Cancel(route.ErrStreamIdleTimeout) })
 	defer idle.Stop()
+	stop := context.AfterFunc(s.stopping, func() { ans.lease.Cancel(errShuttingDown) })
+	defer stop()
 
 	b := make([]byte, 0, 4096)
 	send := func(evs []anthropic.Event) bool {

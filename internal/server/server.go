@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -97,7 +98,23 @@ type Server struct {
 	stopSync context.CancelFunc
 	syncing  sync.WaitGroup // the cooldown sync; apart from probes, which reloads restart
 	probing  sync.WaitGroup
+
+	// stopping ends when EndStreams is called (shutdown after its grace):
+	// every stream in flight, and any that starts later, then ends with an
+	// in-band error instead of being cut off without a word.
+	stopping    context.Context
+	stopStreams context.CancelCauseFunc
 }
+
+// errShuttingDown is the cause a stream is ended with by EndStreams.
+var errShuttingDown = errors.New("the gateway is shutting down")
+
+// EndStreams ends every stream in flight (and any that starts later) with
+// an OpenAI- or Anthropic-shaped error event, so that a client whose stream
+// is cut by shutdown is told so in-band: it never looks complete, nor ends
+// without a word. The handlers then return and their usage is counted.
+// serve calls it when server.shutdown_grace has run out.
+func (s *Server) EndStreams() { s.stopStreams(errShuttingDown) }
 
 type state struct {
 	cfg     *config.Config
@@ -115,6 +132,7 @@ func New(cfg *config.Config, o Options) (*Server, error) {
 		circuits: route.NewHealth(), adapters: map[string]vendors.Adapter{},
 		keys: newKeyCache(o.Store), limiter: o.Limiter, metrics: metrics.New(nil), stats: stats.New(), tracer: o.Tracer,
 		bodyTimeout: bodyReadTimeout}
+	s.stopping, s.stopStreams = context.WithCancelCause(context.Background())
 	circuits := func() []metrics.CircuitState {
 		return metrics.PoolCircuits(s.state.Load().router.Pool.All(), time.Now())
 	}

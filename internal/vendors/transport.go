@@ -35,6 +35,12 @@ type Transport struct {
 
 	mu    sync.Mutex
 	hosts map[string]*hostPool
+	// closeIdle is set by CloseIdleConnections and cleared by the next
+	// request: until then a connection that comes back (a request that was
+	// in flight) is closed instead of kept, as net/http's transport does.
+	// A reload retires an adapter that way: its streams still running must
+	// not park their connections in a pool nothing will use again.
+	closeIdle bool
 
 	// wires holds request buffers (head and inline body, *[]byte) between
 	// requests: written in one call and not kept, they were the largest
@@ -87,9 +93,11 @@ func NewTransportWith(connect time.Duration) *Transport {
 	}
 }
 
-// CloseIdleConnections closes every idle connection, lean and standard.
+// CloseIdleConnections closes every idle connection, lean and standard,
+// and those that become idle before the next request.
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
+	t.closeIdle = true
 	var idle []*leanConn
 	for k, p := range t.hosts {
 		idle = append(idle, p.idle...)
@@ -273,6 +281,7 @@ func (t *Transport) get(ctx context.Context, key string) (*leanConn, bool, error
 	for {
 		var c *leanConn
 		t.mu.Lock()
+		t.closeIdle = false // a connection is wanted again
 		if p := t.hosts[key]; p != nil && len(p.idle) > 0 {
 			n := len(p.idle)
 			c = p.idle[n-1]
@@ -334,19 +343,19 @@ func rawDialer(d *net.Dialer) func(ctx context.Context, network, addr string) (n
 }
 
 // put returns an idle connection to its pool, or closes it when the pool
-// is full.
+// is full or CloseIdleConnections asked for that.
 func (t *Transport) put(c *leanConn) {
 	c.used = time.Now()
 	t.mu.Lock()
 	p := t.hosts[c.key]
-	if p == nil {
-		p = &hostPool{}
-		t.hosts[c.key] = p
-	}
-	if len(p.idle) >= t.maxIdle {
+	if t.closeIdle || p != nil && len(p.idle) >= t.maxIdle {
 		t.mu.Unlock()
 		c.conn.Close()
 		return
+	}
+	if p == nil {
+		p = &hostPool{}
+		t.hosts[c.key] = p
 	}
 	p.idle = append(p.idle, c)
 	if p.janitor == nil {
