@@ -213,12 +213,28 @@ func TestEnvKeysAndLegacyFiles(t *testing.T) {
 
 // SIGTERM lets a stream in flight finish, then exits 0.
 func TestGracefulShutdown(t *testing.T) {
-	up := fake.Start(t, fake.OpenAI, fake.Options{Chunks: 20, ChunkGap: 25 * time.Millisecond})
+	p, rest, err := streamThenSIGTERM(t, fake.Options{Chunks: 20, ChunkGap: 25 * time.Millisecond}, "")
+	if err != nil || !strings.HasSuffix(rest, "data: [DONE]\n\n") {
+		t.Fatalf("stream cut by shutdown: %v\n%s", err, rest)
+	}
+	p.exitsCleanly(t)
+	// New connections are refused once it has stopped.
+	if _, err := http.Get("http://" + p.addr + "/health"); err == nil {
+		t.Error("still accepting after shutdown")
+	}
+}
+
+// streamThenSIGTERM starts a gateway (config extra appended) in front of a
+// fake OpenAI vendor, opens a stream, sends SIGTERM once the stream has
+// started, and returns what the stream still said and how its read ended.
+func streamThenSIGTERM(t *testing.T, opts fake.Options, extra string) (p *proc, rest string, err error) {
+	t.Helper()
+	up := fake.Start(t, fake.OpenAI, opts)
 	cfg := filepath.Join(t.TempDir(), "genrouter.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("vendors:\n  - type: openai\n    base_url: %s\n    credentials: [sk-x]\n    models: [gpt-4o]\n", up.URL())), 0o600)
-	p := startProc(t, nil, "--config", cfg)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("vendors:\n  - type: openai\n    base_url: %s\n    credentials: [sk-x]\n    models: [gpt-4o]\n%s", up.URL(), extra)), 0o600)
+	p = startProc(t, nil, "--config", cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+p.addr+"/v1/chat/completions",
 		strings.NewReader(`{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
 	resp, err := http.DefaultClient.Do(req)
@@ -231,10 +247,13 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	rest, err := io.ReadAll(br)
-	if err != nil || !strings.HasSuffix(string(rest), "data: [DONE]\n\n") {
-		t.Fatalf("stream cut by shutdown: %v\n%s", err, rest)
-	}
+	b, err := io.ReadAll(br)
+	return p, string(b), err
+}
+
+// exitsCleanly waits for the process to exit, and wants exit code 0.
+func (p *proc) exitsCleanly(t *testing.T) {
+	t.Helper()
 	select {
 	case err := <-p.done:
 		p.done <- err
@@ -242,11 +261,7 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("exit: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("no exit after the stream finished")
-	}
-	// New connections are refused once it has stopped.
-	if _, err := http.Get("http://" + p.addr + "/health"); err == nil {
-		t.Error("still accepting after shutdown")
+		t.Fatal("no exit after shutdown")
 	}
 }
 
