@@ -228,15 +228,7 @@ func TestToolRoundTrip(t *testing.T) {
 				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather in Paris?")},
 				Tools:    weatherTools,
 			}
-			first, err := c.Chat.Completions.New(context.Background(), params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if first.Choices[0].FinishReason != "tool_calls" || len(first.Choices[0].Message.ToolCalls) != 1 {
-				t.Fatalf("first answer: %+v", first.Choices[0])
-			}
-			call := first.Choices[0].Message.ToolCalls[0]
-			params.Messages = append(params.Messages, first.Choices[0].Message.ToParam(), openai.ToolMessage("18C and sunny", call.ID))
+			params.Messages = answerOneToolCall(t, c, params, "18C and sunny")
 			second, err := c.Chat.Completions.New(context.Background(), params)
 			if err != nil {
 				t.Fatal(err)
@@ -246,6 +238,21 @@ func TestToolRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// answerOneToolCall sends params, wants exactly one tool call back, and
+// returns the conversation with that call and its result appended.
+func answerOneToolCall(t *testing.T, c *openai.Client, params openai.ChatCompletionNewParams, result string) []openai.ChatCompletionMessageParamUnion {
+	t.Helper()
+	first, err := c.Chat.Completions.New(context.Background(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Choices[0].FinishReason != "tool_calls" || len(first.Choices[0].Message.ToolCalls) != 1 {
+		t.Fatalf("first answer: %+v", first.Choices[0])
+	}
+	call := first.Choices[0].Message.ToolCalls[0]
+	return append(params.Messages, first.Choices[0].Message.ToParam(), openai.ToolMessage(result, call.ID))
 }
 
 func TestEmbeddings(t *testing.T) {

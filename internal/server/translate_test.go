@@ -32,15 +32,7 @@ func TestAnthropicReasoningToolLoop(t *testing.T) {
 				Tools:           weatherTools,
 				ReasoningEffort: shared.ReasoningEffortLow,
 			}
-			first, err := c.Chat.Completions.New(context.Background(), params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if first.Choices[0].FinishReason != "tool_calls" || len(first.Choices[0].Message.ToolCalls) != 1 {
-				t.Fatalf("first answer: %+v", first.Choices[0])
-			}
-			call := first.Choices[0].Message.ToolCalls[0]
-			params.Messages = append(params.Messages, first.Choices[0].Message.ToParam(), openai.ToolMessage("18C and sunny", call.ID))
+			params.Messages = answerOneToolCall(t, c, params, "18C and sunny")
 			var answer string
 			if stream {
 				s := c.Chat.Completions.NewStreaming(context.Background(), params)
