@@ -22,6 +22,12 @@ func strategyRouter(t *testing.T, strategy string, creds []config.Credential, mo
 	cfg := &config.Config{Vendors: []config.Vendor{v}, Routing: config.Routing{Strategy: strategy, UnknownModels: "pool",
 		Attempts: 3, Circuit: config.Circuit{Failures: 5, FailureRate: 0.5, MinRequests: 20, Window: time.Minute,
 			Cooldown: time.Second, MaxCooldown: time.Minute, AuthCooldown: time.Minute, RateLimitCooldown: time.Second}}}
+	return routerFor(t, cfg)
+}
+
+// routerFor builds a router over cfg's vendors, each served by the mock.
+func routerFor(t *testing.T, cfg *config.Config) *Router {
+	t.Helper()
 	p, err := NewPool(cfg, func(config.Vendor) (vendors.Adapter, error) { return mock.New(), nil }, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -71,14 +77,7 @@ func TestPriorityFailoverKeepsTierOrder(t *testing.T) {
 			{Name: "b", Type: "openai", Priority: 2, Models: []config.Model{model("m")},
 				Credentials: []config.Credential{{Key: "kb", Name: "second", Weight: 1}}},
 		}}
-	p, err := NewPool(cfg, func(config.Vendor) (vendors.Adapter, error) { return mock.New(), nil }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewRouter(p, cfg.Routing)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := routerFor(t, cfg)
 	for i := 0; i < 3; i++ { // stays under circuit.failures: the primary stays closed
 		var order []string
 		lease, _, err := r.Do(context.Background(), Query{Model: "m"}, 1, time.Second,
