@@ -10,8 +10,6 @@ import (
 
 	"github.com/genrouter/genrouter/internal/config"
 	"github.com/genrouter/genrouter/internal/openai"
-	"github.com/genrouter/genrouter/internal/vendors"
-	"github.com/genrouter/genrouter/internal/vendors/mock"
 )
 
 // An answer that arrives just as the first-byte timer fires must not be
@@ -29,14 +27,7 @@ func TestAnswerRacingTheFirstByteTimer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPool(cfg, func(config.Vendor) (vendors.Adapter, error) { return mock.New(), nil }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewRouter(p, cfg.Routing)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := routerFor(t, cfg)
 	calls := 0
 	lease, attempts, err := r.Do(context.Background(), Query{Model: "m"}, 10, 20*time.Millisecond,
 		func(actx context.Context, c *Combination, arm func()) error {
