@@ -377,31 +377,14 @@ func (s *stream) takeUsage(d []byte) (out []byte, keep bool) {
 	if start < 0 {
 		return d, true
 	}
-	if i := lastNonSpace(d[:start]); i >= 0 && d[i] == ',' {
-		start = i
-	} else if j := firstNonSpace(d[end:]); j >= 0 && d[end+j] == ',' {
-		end += j + 1
+	const space = " \t\r\n"
+	if before := bytes.TrimRight(d[:start], space); len(before) > 0 && before[len(before)-1] == ',' {
+		start = len(before) - 1
+	} else if after := bytes.TrimLeft(d[end:], space); len(after) > 0 && after[0] == ',' {
+		end = len(d) - len(after) + 1
 	}
 	s.edited = append(append(s.edited[:0], d[:start]...), d[end:]...)
 	return s.edited, true
-}
-
-func lastNonSpace(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if c := b[i]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			return i
-		}
-	}
-	return -1
-}
-
-func firstNonSpace(b []byte) int {
-	for i, c := range b {
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 // Usage implements vendors.UsageReporter: the usage the gateway asked for
